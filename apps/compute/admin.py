@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from apps.compute.models import Plan, VirtualMachine
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "vcpus", "memory_mb", "disk_gb", "is_active"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name"]
+
+
+@admin.register(VirtualMachine)
+class VirtualMachineAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "cluster", "node", "plan", "state", "created"]
+    list_filter = ["state", "cluster"]
+    list_select_related = ["tenant", "cluster", "node", "plan"]
+    search_fields = ["name", "tenant__name", "ip_addresses__address"]
+    raw_id_fields = ["node"]
+    readonly_fields = ["state_changed", "created"]

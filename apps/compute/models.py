@@ -1,0 +1,134 @@
+"""What tenants order: plans, and the VMs and containers built from them."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from apps.core.validators import validate_config_description, validate_config_name
+
+
+class Plan(models.Model):
+    """A size of VM or container that tenants can order."""
+
+    class Kind(models.TextChoices):
+        VM = "vm", "Virtual machine"
+        CONTAINER = "container", "Container"
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_config_name])
+    description = models.CharField(
+        max_length=200, blank=True, validators=[validate_config_description]
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.VM)
+    vcpus = models.PositiveIntegerField("vCPUs", validators=[MinValueValidator(1)])
+    memory_mb = models.PositiveIntegerField("RAM (MiB)", validators=[MinValueValidator(64)])
+    disk_gb = models.PositiveIntegerField("disk (GiB)", validators=[MinValueValidator(1)])
+    is_active = models.BooleanField(default=True, help_text="Offered for new orders.")
+
+    class Meta:
+        ordering = ["kind", "vcpus", "memory_mb", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(vcpus__gte=1, memory_mb__gte=64, disk_gb__gte=1),
+                name="plan_size_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VirtualMachine(models.Model):
+    """A tenant's VM or container with its public /32 (and /128), routed to its vnet."""
+
+    class State(models.TextChoices):
+        ORDERED = "ordered", "Ordered"
+        PROVISIONING = "provisioning", "Provisioning"
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+        DELETING = "deleting", "Deleting"
+        DELETED = "deleted", "Deleted"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.ORDERED: frozenset({State.PROVISIONING, State.FAILED, State.DELETING}),
+        State.PROVISIONING: frozenset({State.RUNNING, State.FAILED, State.DELETING}),
+        State.RUNNING: frozenset({State.STOPPED, State.DELETING, State.FAILED}),
+        State.STOPPED: frozenset({State.RUNNING, State.DELETING, State.FAILED}),
+        State.DELETING: frozenset({State.DELETED, State.FAILED}),
+        State.FAILED: frozenset({State.PROVISIONING, State.DELETING}),
+        State.DELETED: frozenset(),
+    }
+
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.PROTECT, related_name="virtual_machines"
+    )
+    cluster = models.ForeignKey(
+        "fabric.Cluster", on_delete=models.PROTECT, related_name="virtual_machines"
+    )
+    node = models.ForeignKey(
+        "fabric.Node",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="virtual_machines",
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="virtual_machines")
+    name = models.CharField(max_length=63, validators=[validate_config_name])
+    description = models.CharField(
+        max_length=200, blank=True, validators=[validate_config_description]
+    )
+    mac_address = models.CharField("guest MAC", max_length=17, blank=True)
+    vnet_name = models.CharField(
+        "vnet interface",
+        max_length=15,
+        blank=True,
+        help_text="The node-side interface; the VM's gateway (Linux names hold 15 chars).",
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ORDERED)
+    state_changed = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = "virtual machine"
+        indexes = [models.Index(fields=["tenant", "state"], name="vm_tenant_state")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                condition=~Q(state="deleted"),
+                name="vm_unique_name_per_tenant",
+            ),
+            models.UniqueConstraint(
+                fields=["node", "vnet_name"],
+                condition=~Q(state="deleted") & ~Q(vnet_name=""),
+                name="vm_unique_vnet_per_node",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["running", "stopped"]) | Q(node__isnull=False),
+                name="vm_placed_when_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.name and self.tenant_id and self.state != self.State.DELETED:
+            taken = VirtualMachine.objects.filter(tenant_id=self.tenant_id, name=self.name)
+            if taken.exclude(state=self.State.DELETED).exclude(pk=self.pk).exists():
+                raise ValidationError({"name": f"You already have a VM named {self.name}."})
+        if self.plan_id and self.cluster_id and self.plan.kind == Plan.Kind.CONTAINER:
+            from apps.fabric.models import Cluster
+
+            if self.cluster.virtualization != Cluster.Virtualization.LXD:
+                raise ValidationError(
+                    {"plan": f"Cluster {self.cluster} runs KVM VMs; choose a VM plan."}
+                )
+
+    def can_transition_to(self, state: str) -> bool:
+        return state in self.TRANSITIONS[self.state]
+
+    @property
+    def kind(self) -> str:
+        return self.plan.kind

@@ -1,0 +1,126 @@
+"""Validators for values that end up inside device configs (bird.conf, Junos set lines).
+
+Every name, description, prefix and community typed by a user is rendered into a config
+that a router parses. These validators are whitelists: what they accept cannot close a
+string, open a block, end a statement or start a comment in BIRD or Junos syntax.
+"""
+
+import re
+
+import netaddr
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+
+from workers.fabric_rules import MAX_ASN, martian_reason
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+DESCRIPTION_RE = re.compile(r"^[A-Za-z0-9 _.,:/()@+=-]*$")
+
+validate_config_name = RegexValidator(
+    NAME_RE,
+    "Use 1-63 letters, digits, dots, dashes or underscores, starting with a letter or digit.",
+    code="invalid_name",
+)
+
+validate_config_description = RegexValidator(
+    DESCRIPTION_RE,
+    "Use letters, digits, spaces and . , : / ( ) @ + = - _ only "
+    "(quotes, braces, semicolons and line breaks would break the device config).",
+    code="invalid_description",
+)
+
+
+def validate_asn(value: int) -> None:
+    if value is None or not 1 <= int(value) <= MAX_ASN:
+        raise ValidationError(
+            f"AS number must be between 1 and {MAX_ASN} (4-byte range).", code="invalid_asn"
+        )
+
+
+def parse_community(value: str) -> tuple[int, ...]:
+    """Parse a BGP community: standard "A:B" (16-bit each) or large "A:B:C" (32-bit each)."""
+    parts = value.strip().split(":") if value else []
+    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) <= 10 for p in parts):
+        raise ValidationError(
+            'Community must be "ASN:VALUE" (e.g. 65000:100) or a large community '
+            '"ASN:DATA1:DATA2".',
+            code="invalid_community",
+        )
+    numbers = tuple(int(p) for p in parts)
+    limit = 65535 if len(numbers) == 2 else MAX_ASN
+    if any(n > limit for n in numbers):
+        kind = "standard community" if len(numbers) == 2 else "large community"
+        raise ValidationError(
+            f"Each part of a {kind} must be between 0 and {limit}.", code="invalid_community"
+        )
+    return numbers
+
+
+def validate_community(value: str) -> None:
+    parse_community(value)
+
+
+def validate_public_prefix(value: str) -> None:
+    """A network address (host bits zero) that is routable on the Internet."""
+    try:
+        network = netaddr.IPNetwork(value, expand_partial=False)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise ValidationError(
+            "Enter a prefix such as 203.0.113.0/24 or 2001:db8::/48.", code="invalid_prefix"
+        ) from None
+    if "/" not in str(value):
+        raise ValidationError("Give the prefix length, e.g. /24.", code="invalid_prefix")
+    if network.ip != network.network:
+        raise ValidationError(
+            f"{value} is not a network address; did you mean {network.cidr}?",
+            code="not_network_address",
+        )
+    reason = martian_reason(network)
+    if reason:
+        raise ValidationError(
+            f"{network.cidr} cannot be a public network: {reason}.", code="martian_prefix"
+        )
+
+
+def validate_mac_unicast(value: str) -> None:
+    try:
+        mac = netaddr.EUI(value)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise ValidationError(
+            "Enter a MAC address such as 02:00:0a:00:00:01.", code="invalid_mac"
+        ) from None
+    if mac.version != 48:
+        raise ValidationError("Enter a 48-bit MAC address.", code="invalid_mac")
+    if mac.words[0] & 0x01:
+        raise ValidationError(
+            "This is a multicast MAC (lowest bit of the first octet set); a gateway needs "
+            "a unicast MAC.",
+            code="multicast_mac",
+        )
+    if int(mac) == 0:
+        raise ValidationError("The all-zero MAC cannot be a gateway MAC.", code="invalid_mac")
+
+
+def normalize_mac(value: str) -> str:
+    mac = netaddr.EUI(value)
+    mac.dialect = netaddr.mac_unix_expanded
+    return str(mac).lower()
+
+
+validate_host = RegexValidator(
+    re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$"),
+    "Enter a host name or IP address.",
+    code="invalid_host",
+)
+
+validate_absolute_path = RegexValidator(
+    re.compile(r"^/[A-Za-z0-9._/-]{1,250}$"),
+    "Enter an absolute path of letters, digits, dots, dashes, underscores and slashes.",
+    code="invalid_path",
+)
+
+validate_username = RegexValidator(
+    re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$"),
+    "Enter a login name of letters, digits, dots, dashes and underscores.",
+    code="invalid_username",
+)

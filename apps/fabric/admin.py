@@ -1,0 +1,46 @@
+from django.contrib import admin
+
+from apps.core.admin import WriteOnlySecretsForm
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+
+
+class BirdHostForm(WriteOnlySecretsForm):
+    secret_fields = ("ssh_password", "ssh_private_key")
+
+
+class BorderGatewayForm(WriteOnlySecretsForm):
+    secret_fields = ("password", "ssh_private_key")
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ["name", "virtualization", "bgp_asn", "bgp_community", "state", "created"]
+    list_filter = ["virtualization", "state"]
+    search_fields = ["name", "description"]
+
+
+@admin.register(BorderGateway)
+class BorderGatewayAdmin(admin.ModelAdmin):
+    form = BorderGatewayForm
+    list_display = ["name", "cluster", "mgmt_host", "peering_ip", "peer_asn", "state"]
+    list_filter = ["state"]
+    list_select_related = ["cluster"]
+    search_fields = ["name", "mgmt_host", "peering_ip", "cluster__name"]
+
+
+@admin.register(RouteReflector)
+class RouteReflectorAdmin(admin.ModelAdmin):
+    form = BirdHostForm
+    list_display = ["name", "cluster", "peering_ip", "state", "created"]
+    list_filter = ["state", "cluster"]
+    list_select_related = ["cluster"]
+    search_fields = ["name", "peering_ip", "cluster__name"]
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    form = BirdHostForm
+    list_display = ["name", "cluster", "underlay_ip", "hypervisor", "vcpus", "memory_mb", "state"]
+    list_filter = ["state", "hypervisor", "cluster"]
+    list_select_related = ["cluster"]
+    search_fields = ["name", "underlay_ip", "cluster__name"]

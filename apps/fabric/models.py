@@ -1,0 +1,400 @@
+"""The fabric: clusters and the devices that route them (border gateway, RRs, nodes)."""
+
+import netaddr
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from apps.core.fields import EncryptedTextField
+from apps.core.validators import (
+    normalize_mac,
+    validate_absolute_path,
+    validate_asn,
+    validate_community,
+    validate_config_description,
+    validate_config_name,
+    validate_host,
+    validate_mac_unicast,
+    validate_username,
+)
+from workers.fabric_rules import MAX_ASN
+
+DEFAULT_GATEWAY_IPV4 = "10.0.0.1"
+DEFAULT_GATEWAY_IPV6 = "fe80::1"
+DEFAULT_GATEWAY_MAC = "02:00:0a:00:00:01"
+
+
+class Cluster(models.Model):
+    """A group of nodes sharing one IP fabric: one AS, one gateway IP/MAC, one set of RRs."""
+
+    class NetworkType(models.TextChoices):
+        IP_FABRIC = "ip_fabric", "IP fabric (BGP)"
+
+    class Virtualization(models.TextChoices):
+        KVM = "kvm", "KVM (libvirt)"
+        LXD = "lxd", "LXD containers"
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        PROVISIONING = "provisioning", "Provisioning"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_config_name])
+    description = models.CharField(
+        max_length=200, blank=True, validators=[validate_config_description]
+    )
+    network_type = models.CharField(
+        max_length=16, choices=NetworkType.choices, default=NetworkType.IP_FABRIC
+    )
+    virtualization = models.CharField(
+        max_length=8, choices=Virtualization.choices, default=Virtualization.KVM
+    )
+    bgp_asn = models.PositiveBigIntegerField(
+        "BGP AS number",
+        validators=[validate_asn],
+        help_text="The iBGP AS shared by nodes, route reflectors and the border gateway.",
+    )
+    bgp_community = models.CharField(
+        "BGP community",
+        max_length=32,
+        validators=[validate_community],
+        help_text='Tag the RRs add to VM routes: "ASN:VALUE" or large "ASN:DATA1:DATA2".',
+    )
+    gateway_ipv4 = models.GenericIPAddressField(
+        "gateway IPv4",
+        protocol="IPv4",
+        default=DEFAULT_GATEWAY_IPV4,
+        help_text="Address of every vnet on every node: the VMs' default gateway.",
+    )
+    gateway_ipv6 = models.GenericIPAddressField(
+        "gateway IPv6", protocol="IPv6", default=DEFAULT_GATEWAY_IPV6, blank=True, null=True
+    )
+    gateway_mac = models.CharField(
+        "gateway MAC",
+        max_length=17,
+        default=DEFAULT_GATEWAY_MAC,
+        validators=[validate_mac_unicast],
+        help_text="MAC of every vnet of the cluster.",
+    )
+    commit_confirm_minutes = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="Border gateway rolls back unless confirmed within this many minutes.",
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bgp_asn__gte=1, bgp_asn__lte=MAX_ASN), name="cluster_asn_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(commit_confirm_minutes__gte=1, commit_confirm_minutes__lte=60),
+                name="cluster_commit_confirm_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.gateway_mac:
+            try:
+                validate_mac_unicast(self.gateway_mac)
+                self.gateway_mac = normalize_mac(self.gateway_mac)
+            except ValidationError:
+                pass  # the field validator reports it
+        if self.gateway_ipv4:
+            gateway = netaddr.IPAddress(self.gateway_ipv4)
+            if gateway.is_multicast() or gateway.is_loopback() or int(gateway) in (0, 2**32 - 1):
+                errors["gateway_ipv4"] = "The gateway must be a unicast address."
+            elif self.pk:
+                pool = self.pools_containing(gateway)
+                if pool:
+                    errors["gateway_ipv4"] = (
+                        f"{gateway} lies in IP pool {pool}; VMs would be given the gateway."
+                    )
+        if self.gateway_ipv6:
+            gateway6 = netaddr.IPAddress(self.gateway_ipv6)
+            if gateway6.is_multicast() or gateway6.is_loopback() or int(gateway6) == 0:
+                errors["gateway_ipv6"] = "The gateway must be a unicast address."
+            elif self.pk and self.pools_containing(gateway6):
+                errors["gateway_ipv6"] = f"{gateway6} lies in an IP pool of this cluster."
+        if errors:
+            raise ValidationError(errors)
+
+    def pools_containing(self, address: netaddr.IPAddress):
+        from apps.ipam.models import IPPool
+
+        for pool in IPPool.objects.filter(network__cluster=self):
+            if pool.contains(address):
+                return pool
+        return None
+
+
+class BirdHost(models.Model):
+    """A Linux host running BIRD that the workers reach over SSH (an RR or a node)."""
+
+    name = models.CharField(max_length=63, validators=[validate_config_name])
+    description = models.CharField(
+        max_length=200, blank=True, validators=[validate_config_description]
+    )
+    ssh_host = models.CharField(
+        "SSH host",
+        max_length=253,
+        blank=True,
+        validators=[validate_host],
+        help_text="Management address; empty means the underlay IP.",
+    )
+    ssh_port = models.PositiveIntegerField(
+        "SSH port", default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    ssh_username = models.CharField(
+        "SSH user", max_length=32, default="root", validators=[validate_username]
+    )
+    ssh_password = EncryptedTextField("SSH password", blank=True)
+    ssh_private_key = EncryptedTextField("SSH private key", blank=True)
+    ssh_host_key = models.TextField(
+        "SSH host key",
+        blank=True,
+        help_text="Known host key (OpenSSH public key line); empty trusts on first use.",
+    )
+    bird_config_path = models.CharField(
+        max_length=255, default="/etc/bird/bird.conf", validators=[validate_absolute_path]
+    )
+    bird_socket_path = models.CharField(
+        max_length=255, default="/run/bird/bird.ctl", validators=[validate_absolute_path]
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def underlay_address(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def ssh_address(self) -> str:
+        return self.ssh_host or self.underlay_address
+
+    def clean_unique_name(self, errors: dict) -> None:
+        if self.name and self.cluster_id:
+            same = type(self).objects.filter(cluster_id=self.cluster_id, name=self.name)
+            if same.exclude(pk=self.pk).exists():
+                kind = self._meta.verbose_name
+                errors["name"] = f"This cluster already has a {kind} named {self.name}."
+
+    def clean_credentials(self, errors: dict) -> None:
+        if not self.ssh_password and not self.ssh_private_key:
+            errors["ssh_private_key"] = "Give an SSH private key or a password."
+
+    def clean_underlay_address(self, address: str, field: str, errors: dict) -> None:
+        """The underlay address must be unique among the cluster's BIRD hosts and peers."""
+        if not address or not self.cluster_id:
+            return
+        cluster = self.cluster
+        if address == cluster.gateway_ipv4:
+            errors[field] = f"{address} is the cluster's VM gateway address."
+            return
+        clashes = [
+            *RouteReflector.objects.filter(cluster=cluster, peering_ip=address),
+            *Node.objects.filter(cluster=cluster, underlay_ip=address),
+        ]
+        clashes = [
+            host for host in clashes if not (type(host) is type(self) and host.pk == self.pk)
+        ]
+        if clashes:
+            errors[field] = f"{address} is already used by {clashes[0]} in this cluster."
+            return
+        bgw = BorderGateway.objects.filter(cluster=cluster, peering_ip=address).first()
+        if bgw:
+            errors[field] = f"{address} is the border gateway's peering address."
+            return
+        from apps.ipam.models import Network
+
+        for network in Network.objects.filter(cluster=cluster):
+            if netaddr.IPAddress(address) in network.ip_network:
+                errors[field] = (
+                    f"{address} lies in the public network {network.prefix}; the underlay "
+                    "must be separate."
+                )
+                return
+
+
+class RouteReflector(BirdHost):
+    """A Linux server running BIRD that reflects node routes to the border gateway."""
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        PROVISIONING = "provisioning", "Provisioning"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="route_reflectors")
+    peering_ip = models.GenericIPAddressField(
+        "peering IP",
+        protocol="IPv4",
+        help_text="Underlay address for iBGP; also the router id and RR cluster id.",
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        verbose_name = "route reflector"
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="rr_unique_name"),
+            models.UniqueConstraint(fields=["cluster", "peering_ip"], name="rr_unique_ip"),
+            models.CheckConstraint(
+                condition=~Q(ssh_password="") | ~Q(ssh_private_key=""),
+                name="rr_has_credentials",
+            ),
+        ]
+
+    @property
+    def underlay_address(self) -> str:
+        return self.peering_ip
+
+    def clean(self) -> None:
+        errors: dict = {}
+        self.clean_unique_name(errors)
+        self.clean_credentials(errors)
+        self.clean_underlay_address(self.peering_ip, "peering_ip", errors)
+        if errors:
+            raise ValidationError(errors)
+
+
+class Node(BirdHost):
+    """A hypervisor: runs VMs, routes each VM's /32 to its vnet, announces it over iBGP."""
+
+    class Hypervisor(models.TextChoices):
+        LIBVIRT = "libvirt", "libvirt / KVM"
+        LXD = "lxd", "LXD"
+        NETNS = "netns", "Network namespace (lab)"
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        PROVISIONING = "provisioning", "Provisioning"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        DRAINING = "draining", "Draining"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="nodes")
+    underlay_ip = models.GenericIPAddressField(
+        "underlay IP", protocol="IPv4", help_text="Address on the underlay LAN; the router id."
+    )
+    hypervisor = models.CharField(
+        max_length=16, choices=Hypervisor.choices, default=Hypervisor.LIBVIRT
+    )
+    vcpus = models.PositiveIntegerField("vCPUs", validators=[MinValueValidator(1)])
+    memory_mb = models.PositiveIntegerField("RAM (MiB)", validators=[MinValueValidator(64)])
+    disk_gb = models.PositiveIntegerField("disk (GiB)", validators=[MinValueValidator(1)])
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="node_unique_name"),
+            models.UniqueConstraint(fields=["cluster", "underlay_ip"], name="node_unique_ip"),
+            models.CheckConstraint(
+                condition=Q(vcpus__gte=1, memory_mb__gte=64, disk_gb__gte=1),
+                name="node_capacity_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(ssh_password="") | ~Q(ssh_private_key=""),
+                name="node_has_credentials",
+            ),
+        ]
+
+    @property
+    def underlay_address(self) -> str:
+        return self.underlay_ip
+
+    def clean(self) -> None:
+        errors: dict = {}
+        self.clean_unique_name(errors)
+        self.clean_credentials(errors)
+        self.clean_underlay_address(self.underlay_ip, "underlay_ip", errors)
+        if errors:
+            raise ValidationError(errors)
+
+
+class BorderGateway(models.Model):
+    """The cluster's Juniper MX: peers with the RRs, configured once per cluster."""
+
+    class Platform(models.TextChoices):
+        JUNOS = "junos", "Juniper Junos"
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        SYNCING = "syncing", "Syncing"
+        IN_SYNC = "in_sync", "In sync"
+        FAILED = "failed", "Failed"
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.PROTECT, related_name="border_gateway")
+    name = models.CharField(max_length=63, validators=[validate_config_name])
+    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.JUNOS)
+    mgmt_host = models.CharField("management host", max_length=253, validators=[validate_host])
+    mgmt_port = models.PositiveIntegerField(
+        "management SSH port",
+        default=22,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+    )
+    username = models.CharField(max_length=32, validators=[validate_username])
+    password = EncryptedTextField(blank=True)
+    ssh_private_key = EncryptedTextField("SSH private key", blank=True)
+    peering_ip = models.GenericIPAddressField(
+        "peering IP", protocol="IPv4", help_text="The router's address in the RR sessions."
+    )
+    peer_asn = models.PositiveBigIntegerField(
+        "peer AS",
+        validators=[validate_asn],
+        help_text="The router's AS; the article peers iBGP, i.e. the cluster's AS.",
+    )
+    bgp_group = models.CharField(
+        "BGP group", max_length=63, default="VM", validators=[validate_config_name]
+    )
+    policy_name = models.CharField(
+        "import policy", max_length=63, default="VM", validators=[validate_config_name]
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cluster__name"]
+        verbose_name = "border gateway"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(peer_asn__gte=1, peer_asn__lte=MAX_ASN), name="bgw_asn_range"
+            ),
+            models.CheckConstraint(
+                condition=~Q(password="") | ~Q(ssh_private_key=""), name="bgw_has_credentials"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if not self.password and not self.ssh_private_key:
+            errors["password"] = "Give a password or an SSH private key."
+        if self.cluster_id and self.peering_ip:
+            if RouteReflector.objects.filter(
+                cluster_id=self.cluster_id, peering_ip=self.peering_ip
+            ).exists():
+                errors["peering_ip"] = f"{self.peering_ip} is a route reflector's address."
+            elif Node.objects.filter(
+                cluster_id=self.cluster_id, underlay_ip=self.peering_ip
+            ).exists():
+                errors["peering_ip"] = f"{self.peering_ip} is a node's underlay address."
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,98 @@
+"""Every background run: what it works on, its steps as they happen, and how it ended."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+
+class Job(models.Model):
+    """One run of a workflow (see DESIGN.md's table); steps are recorded as JobStep rows."""
+
+    class Kind(models.TextChoices):
+        WORKER_CHECK = "worker_check", "Worker health check"
+        CLUSTER_PROVISION = "cluster_provision", "Cluster provisioning"
+        NODE_ADD = "node_add", "Add node"
+        NODE_REMOVE = "node_remove", "Remove node"
+        VM_CREATE = "vm_create", "Create VM"
+        VM_DELETE = "vm_delete", "Delete VM"
+        VM_START = "vm_start", "Start VM"
+        VM_STOP = "vm_stop", "Stop VM"
+        BORDER_GATEWAY_SYNC = "border_gateway_sync", "Border gateway sync"
+        RECONCILE = "reconcile", "Reconcile"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
+    target_id = models.PositiveBigIntegerField(null=True, blank=True)
+    target = GenericForeignKey("target_type", "target_id")
+    target_repr = models.CharField(max_length=200, blank=True)
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="job_target"),
+            models.Index(fields=["state", "-created"], name="job_state_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["succeeded", "failed"]) | Q(finished__isnull=True),
+                name="job_finished_only_when_done",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.state in (self.State.SUCCEEDED, self.State.FAILED)
+
+
+class JobStep(models.Model):
+    """One step of a job attempt, e.g. `ip_allocate` or `bgw_commit_check`."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (already done)"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steps")
+    attempt = models.PositiveIntegerField()
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    output = models.TextField(blank=True)
+    started = models.DateTimeField()
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "attempt", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "attempt", "position"], name="jobstep_unique_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_state_display()})"

@@ -1,0 +1,110 @@
+"""The one place that records a job's run: start, each step, finish, exception.
+
+A Celery task hands its workflow function to `run_job`; the function receives a `JobRun`
+and wraps each piece of work in `run.step("name")`. Whatever happens, the Job row ends
+`succeeded` or `failed`, and a failure names the step it happened in.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.jobs.models import Job, JobStep
+
+logger = logging.getLogger(__name__)
+
+
+class Retry(Exception):  # noqa: N818 - it asks for a retry; it is not an error of the job
+    """Raised by a workflow for a transient failure: the task retries, the job stays open."""
+
+
+class StepLog:
+    """What a running step can tell: output lines, or that it found its work already done."""
+
+    def __init__(self, step: JobStep):
+        self._step = step
+        self.skipped = False
+
+    def log(self, line: str) -> None:
+        self._step.output += line.rstrip("\n") + "\n"
+        self._step.save(update_fields=["output"])
+
+    def skip(self, reason: str) -> None:
+        self.skipped = True
+        self.log(reason)
+
+
+class JobRun:
+    """One attempt at a job: hands out numbered steps and remembers which one failed."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.failed_step: str | None = None
+        self._position = 0
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[StepLog]:
+        self._position += 1
+        step = JobStep.objects.create(
+            job=self.job,
+            attempt=self.job.attempts,
+            position=self._position,
+            name=name,
+            started=timezone.now(),
+        )
+        recorder = StepLog(step)
+        try:
+            yield recorder
+        except BaseException as exc:
+            step.state = JobStep.State.FAILED
+            step.output += f"{type(exc).__name__}: {exc}\n"
+            self.failed_step = name
+            raise
+        else:
+            step.state = JobStep.State.SKIPPED if recorder.skipped else JobStep.State.SUCCEEDED
+        finally:
+            step.finished = timezone.now()
+            step.save(update_fields=["state", "output", "finished"])
+
+
+def run_job(job_id: int, workflow: Callable[[JobRun], None], *, task_id: str = "") -> Job:
+    """Run `workflow` as job `job_id`, recording everything on the Job row.
+
+    A job that is already finished is left alone (a redelivered task does nothing).
+    `Retry` propagates so that Celery retries; any other exception fails the job.
+    """
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.is_done:
+            logger.info("job %s already %s; nothing to do", job.pk, job.state)
+            return job
+        job.state = Job.State.RUNNING
+        job.attempts += 1
+        job.started = job.started or timezone.now()
+        job.celery_task_id = task_id or job.celery_task_id
+        job.save(update_fields=["state", "attempts", "started", "celery_task_id"])
+
+    run = JobRun(job)
+    try:
+        workflow(run)
+    except Retry as exc:
+        job.error = f"{run.failed_step or 'job'}: {exc} (will retry)"
+        job.save(update_fields=["error"])
+        raise
+    except Exception as exc:
+        logger.exception("job %s failed in step %s", job.pk, run.failed_step)
+        where = f"step {run.failed_step}" if run.failed_step else "job"
+        _finish(job, Job.State.FAILED, f"{where} failed: {type(exc).__name__}: {exc}")
+        return job
+    _finish(job, Job.State.SUCCEEDED, "")
+    return job
+
+
+def _finish(job: Job, state: str, error: str) -> None:
+    job.state = state
+    job.error = error
+    job.finished = timezone.now()
+    job.save(update_fields=["state", "error", "finished"])

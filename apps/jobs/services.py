@@ -1,0 +1,47 @@
+"""Writes for jobs: create a Job row and queue its task once the transaction commits."""
+
+import os
+import platform
+import socket
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+
+from apps.jobs.models import Job
+from apps.jobs.runner import JobRun
+
+
+def job_create(*, kind: str, target=None, tenant=None, created_by=None) -> Job:
+    job = Job(kind=kind, tenant=tenant, created_by=created_by)
+    if target is not None:
+        job.target_type = ContentType.objects.get_for_model(target)
+        job.target_id = target.pk
+        job.target_repr = str(target)[:200]
+    job.full_clean()
+    job.save()
+    return job
+
+
+def job_enqueue(job: Job, task) -> None:
+    """Queue `task(job.pk)` after the surrounding transaction commits (never before)."""
+    transaction.on_commit(lambda: task.delay(job.pk))
+
+
+@transaction.atomic
+def worker_check_start(*, created_by=None) -> Job:
+    """Queue a health check that proves a worker takes tasks and reaches the database."""
+    from workers.tasks import worker_check_task
+
+    job = job_create(kind=Job.Kind.WORKER_CHECK, created_by=created_by)
+    job_enqueue(job, worker_check_task)
+    return job
+
+
+def worker_check(run: JobRun) -> None:
+    """The workflow of a `worker_check` job."""
+    with run.step("worker") as step:
+        step.log(f"host {socket.gethostname()}, pid {os.getpid()}, {platform.python_version()}")
+    with run.step("database") as step, connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM jobs_job")
+        (count,) = cursor.fetchone()
+        step.log(f"{connection.vendor} reachable; {count} jobs recorded")

@@ -1,0 +1,87 @@
+"""Tenants (customers) and who may act for them."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from apps.core.validators import validate_config_description, validate_config_name
+
+
+class Tenant(models.Model):
+    """A customer of the hosting provider; owns VMs and is billed for them."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_config_name])
+    description = models.CharField(
+        max_length=200, blank=True, validators=[validate_config_description]
+    )
+    max_vms = models.PositiveIntegerField(
+        default=100, help_text="Quota: VMs and containers the tenant may have at once."
+    )
+    is_active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Administrator"
+    OPERATOR = "operator", "Operator"
+    TENANT_USER = "tenant_user", "Tenant user"
+    READ_ONLY = "read_only", "Read-only"
+
+
+STAFF_ROLES = (Role.ADMIN, Role.OPERATOR)
+
+
+class Membership(models.Model):
+    """What a user may do, and for which tenant.
+
+    Admins and operators act on the whole platform (no tenant). A tenant user acts for
+    one tenant. A read-only user sees one tenant, or the whole platform when no tenant
+    is given (an auditor).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username", "tenant__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "tenant"], name="membership_unique_user_tenant"
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(tenant__isnull=True),
+                name="membership_unique_platform_role_per_user",
+            ),
+            models.CheckConstraint(
+                condition=(Q(role__in=["admin", "operator"]) & Q(tenant__isnull=True))
+                | (Q(role="tenant_user") & Q(tenant__isnull=False))
+                | Q(role="read_only"),
+                name="membership_tenant_matches_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.tenant.name if self.tenant_id else "platform"
+        return f"{self.user} — {self.get_role_display()} ({scope})"
+
+    def clean(self) -> None:
+        if self.role in STAFF_ROLES and self.tenant_id:
+            raise ValidationError(
+                {"tenant": "Administrators and operators act on the whole platform: leave empty."}
+            )
+        if self.role == Role.TENANT_USER and not self.tenant_id:
+            raise ValidationError({"tenant": "A tenant user needs a tenant."})

@@ -1,0 +1,72 @@
+"""Fixtures shared by every test: real services, started by scripts/test.sh, made usable."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url(settings_dict: dict) -> str:
+    """The URL of the database the tests use (pytest-django's test database)."""
+    engine = settings_dict["ENGINE"]
+    if "sqlite" in engine:
+        return f"sqlite:///{settings_dict['NAME']}"
+    options = settings_dict.get("OPTIONS", {})
+    host = quote(str(settings_dict.get("HOST") or options.get("host", "")), safe="")
+    port = settings_dict.get("PORT") or options.get("port", "")
+    user = settings_dict.get("USER") or ""
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` process on the test broker and the test database."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database: run through `make test` (PostgreSQL)")
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "fabric_portal", "worker",
+            "--pool=solo", "--loglevel=INFO", "--without-mingle", "--without-gossip",
+            "--hostname=test-worker@%h",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    process.log_path = log_path
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = ""):
+    """Poll `predicate` until it returns a truthy value; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message or f"timed out after {timeout}s waiting for {predicate}")
