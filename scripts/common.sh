@@ -91,6 +91,7 @@ start_postgres() {
     cat "$dir/initdb.log"; return 1; }
   "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
     -o "-p $port -k $dir -c listen_addresses='' -c fsync=off -c max_connections=200" start >/dev/null
+  "${as[@]}" "$bindir/createdb" -h "$dir" -p "$port" -U postgres fabric
 }
 
 stop_postgres() {

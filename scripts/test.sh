@@ -32,7 +32,7 @@ export FABRIC_TEST_REDIS_DIR="$SERVICES_DIR"
 export FABRIC_TEST_REDIS_PORT="$REDIS_PORT"
 export SECRET_KEY="test-only-secret-key"
 export FABRIC_VAR_DIR="$SERVICES_DIR/var"
-mkdir -p "$FABRIC_VAR_DIR"
+mkdir -p "$FABRIC_VAR_DIR/static"
 
 say "ruff"
 "$VENV/bin/ruff" check .

@@ -1,0 +1,108 @@
+"""The job runner records start, steps, finish and failure, whatever the workflow does."""
+
+import pytest
+
+from apps.jobs.models import Job, JobStep
+from apps.jobs.runner import Retry, run_job
+from apps.jobs.services import job_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_successful_workflow_records_each_step_in_order():
+    job = job_create(kind=Job.Kind.WORKER_CHECK)
+
+    def workflow(run):
+        with run.step("first") as step:
+            step.log("did the first thing")
+        with run.step("second") as step:
+            step.skip("already done")
+
+    run_job(job.pk, workflow, task_id="task-1")
+
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED
+    assert job.error == ""
+    assert job.celery_task_id == "task-1"
+    assert job.attempts == 1
+    assert job.started and job.finished and job.started <= job.finished
+    steps = list(job.steps.all())
+    assert [(s.position, s.name, s.state) for s in steps] == [
+        (1, "first", JobStep.State.SUCCEEDED),
+        (2, "second", JobStep.State.SKIPPED),
+    ]
+    assert steps[0].output == "did the first thing\n"
+    assert all(s.finished for s in steps)
+
+
+def test_exception_fails_the_job_and_names_the_step():
+    job = job_create(kind=Job.Kind.WORKER_CHECK)
+
+    def workflow(run):
+        with run.step("ip_allocate"):
+            pass
+        with run.step("node_apply_bird") as step:
+            step.log("uploading")
+            raise RuntimeError("bird -p said no")
+
+    result = run_job(job.pk, workflow)
+
+    job.refresh_from_db()
+    assert result.state == job.state == Job.State.FAILED
+    assert job.error == "step node_apply_bird failed: RuntimeError: bird -p said no"
+    failed = job.steps.get(name="node_apply_bird")
+    assert failed.state == JobStep.State.FAILED
+    assert failed.output == "uploading\nRuntimeError: bird -p said no\n"
+    assert job.steps.get(name="ip_allocate").state == JobStep.State.SUCCEEDED
+
+
+def test_exception_outside_any_step_still_fails_the_job():
+    job = job_create(kind=Job.Kind.WORKER_CHECK)
+
+    def workflow(run):
+        raise ValueError("no such cluster")
+
+    run_job(job.pk, workflow)
+
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED
+    assert job.error == "job failed: ValueError: no such cluster"
+
+
+def test_retry_keeps_the_job_open_and_counts_attempts():
+    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    calls = []
+
+    def flaky(run):
+        calls.append(1)
+        with run.step("node_connect"):
+            if len(calls) == 1:
+                raise Retry("connection refused")
+
+    with pytest.raises(Retry):
+        run_job(job.pk, flaky)
+    job.refresh_from_db()
+    assert job.state == Job.State.RUNNING
+    assert "connection refused (will retry)" in job.error
+
+    run_job(job.pk, flaky)
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED
+    assert job.attempts == 2
+    assert list(job.steps.values_list("attempt", "name", "state")) == [
+        (1, "node_connect", "failed"),
+        (2, "node_connect", "succeeded"),
+    ]
+
+
+def test_finished_job_is_not_run_again():
+    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    run_job(job.pk, lambda run: None)
+    calls = []
+
+    run_job(job.pk, lambda run: calls.append(1))
+
+    job.refresh_from_db()
+    assert calls == []
+    assert job.attempts == 1
+    assert job.state == Job.State.SUCCEEDED
