@@ -13,8 +13,8 @@ from django.core.validators import RegexValidator
 
 from workers.fabric_rules import MAX_ASN, martian_reason
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-DESCRIPTION_RE = re.compile(r"^[A-Za-z0-9 _.,:/()@+=-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+DESCRIPTION_RE = re.compile(r"^[A-Za-z0-9 _.,:/()@+=-]*\Z")
 
 validate_config_name = RegexValidator(
     NAME_RE,
@@ -108,19 +108,19 @@ def normalize_mac(value: str) -> str:
 
 
 validate_host = RegexValidator(
-    re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$"),
+    re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})\Z"),
     "Enter a host name or IP address.",
     code="invalid_host",
 )
 
 validate_absolute_path = RegexValidator(
-    re.compile(r"^/[A-Za-z0-9._/-]{1,250}$"),
+    re.compile(r"^/[A-Za-z0-9._/-]{1,250}\Z"),
     "Enter an absolute path of letters, digits, dots, dashes, underscores and slashes.",
     code="invalid_path",
 )
 
 validate_username = RegexValidator(
-    re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$"),
+    re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z"),
     "Enter a login name of letters, digits, dots, dashes and underscores.",
     code="invalid_username",
 )

@@ -9,6 +9,7 @@ from django.db.models import Q
 from apps.core.fields import EncryptedTextField
 from apps.core.validators import (
     normalize_mac,
+    parse_community,
     validate_absolute_path,
     validate_asn,
     validate_community,
@@ -103,6 +104,10 @@ class Cluster(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        try:
+            self.bgp_community = ":".join(str(p) for p in parse_community(self.bgp_community))
+        except ValidationError:
+            pass  # the field validator reports it
         if self.gateway_mac:
             try:
                 validate_mac_unicast(self.gateway_mac)
@@ -286,6 +291,7 @@ class Node(BirdHost):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
         DRAINING = "draining", "Draining"
+        REMOVING = "removing", "Removing"
 
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="nodes")
     underlay_ip = models.GenericIPAddressField(

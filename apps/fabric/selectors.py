@@ -1,0 +1,111 @@
+"""Reads for the fabric: the plain data each device config is rendered from."""
+
+from apps.compute.models import VirtualMachine
+from apps.core.validators import parse_community
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.ipam.models import IPAddress
+from workers.render import (
+    BgpPeer,
+    BorderGatewayConfig,
+    Community,
+    NodeBirdConfig,
+    RouteReflectorBirdConfig,
+    VmRoute,
+)
+
+# VMs whose routes a node announces; a deleting VM's route is withdrawn first.
+ANNOUNCED_VM_STATES = (
+    VirtualMachine.State.PROVISIONING,
+    VirtualMachine.State.RUNNING,
+    VirtualMachine.State.STOPPED,
+)
+
+
+def cluster_networks(cluster: Cluster) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The cluster's public prefixes: (IPv4, IPv6)."""
+    networks = list(cluster.networks.order_by("prefix").values_list("family", "prefix"))
+    return (
+        tuple(prefix for family, prefix in networks if family == 4),
+        tuple(prefix for family, prefix in networks if family == 6),
+    )
+
+
+def rr_peer(rr: RouteReflector) -> BgpPeer:
+    return BgpPeer(
+        protocol=f"rr_{rr.pk}", description=f"Route reflector {rr.name}", address=rr.peering_ip
+    )
+
+
+def node_peer(node: Node) -> BgpPeer:
+    return BgpPeer(
+        protocol=f"node_{node.pk}", description=f"Node {node.name}", address=node.underlay_ip
+    )
+
+
+def nodes_in_route_reflectors(cluster: Cluster):
+    """Nodes the RRs peer with: all but those not yet started and those being removed."""
+    return cluster.nodes.exclude(state__in=[Node.State.NEW, Node.State.REMOVING]).order_by("pk")
+
+
+def node_bird_config(node: Node) -> NodeBirdConfig:
+    cluster = node.cluster
+    networks_v4, networks_v6 = cluster_networks(cluster)
+    addresses = (
+        IPAddress.objects.filter(vm__node=node, vm__state__in=ANNOUNCED_VM_STATES)
+        .exclude(vm__vnet_name="")
+        .order_by("family", "key")
+        .values_list("family", "address", "vm__vnet_name")
+    )
+    routes = {4: [], 6: []}
+    for family, address, vnet in addresses:
+        routes[family].append(
+            VmRoute(prefix=f"{address}/{32 if family == 4 else 128}", interface=vnet)
+        )
+    return NodeBirdConfig(
+        cluster=cluster.name,
+        node=node.name,
+        router_id=node.underlay_ip,
+        asn=cluster.bgp_asn,
+        route_reflectors=tuple(rr_peer(rr) for rr in cluster.route_reflectors.order_by("pk")),
+        networks_v4=networks_v4,
+        networks_v6=networks_v6,
+        routes_v4=tuple(routes[4]),
+        routes_v6=tuple(routes[6]),
+    )
+
+
+def route_reflector_bird_config(rr: RouteReflector) -> RouteReflectorBirdConfig:
+    cluster = rr.cluster
+    networks_v4, networks_v6 = cluster_networks(cluster)
+    bgw = BorderGateway.objects.filter(cluster=cluster).first()
+    return RouteReflectorBirdConfig(
+        cluster=cluster.name,
+        name=rr.name,
+        router_id=rr.peering_ip,
+        asn=cluster.bgp_asn,
+        community=Community(parse_community(cluster.bgp_community)),
+        border_gateway=(
+            BgpPeer("border_gateway", f"Border gateway {bgw.name}", bgw.peering_ip) if bgw else None
+        ),
+        border_gateway_asn=bgw.peer_asn if bgw else cluster.bgp_asn,
+        nodes=tuple(node_peer(node) for node in nodes_in_route_reflectors(cluster)),
+        networks_v4=networks_v4,
+        networks_v6=networks_v6,
+    )
+
+
+def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
+    cluster = bgw.cluster
+    networks_v4, networks_v6 = cluster_networks(cluster)
+    return BorderGatewayConfig(
+        cluster=cluster.name,
+        asn=cluster.bgp_asn,
+        peer_asn=bgw.peer_asn,
+        group=bgw.bgp_group,
+        policy=bgw.policy_name,
+        neighbors=tuple(
+            cluster.route_reflectors.order_by("pk").values_list("peering_ip", flat=True)
+        ),
+        networks_v4=networks_v4,
+        networks_v6=networks_v6,
+    )

@@ -1,0 +1,41 @@
+"""Typed errors raised by the network adapters; never returned as strings."""
+
+
+class DeviceError(Exception):
+    """Base class: something went wrong talking to or configuring a device."""
+
+
+class BirdConfigInvalid(DeviceError):
+    """`bird -p` rejected a rendered config; it was not applied."""
+
+
+class BirdCommandFailed(DeviceError):
+    """birdc answered with an error (e.g. `configure` failed) or BIRD is not running."""
+
+
+class NodeUnreachable(DeviceError):
+    """SSH to a node or RR failed (connection, authentication, timeout): worth a retry."""
+
+
+class RemoteCommandFailed(DeviceError):
+    """A command over SSH exited non-zero."""
+
+    def __init__(self, command: str, exit_status: int | None, output: str):
+        self.command, self.exit_status, self.output = command, exit_status, output
+        super().__init__(f"`{command}` exited {exit_status}: {output.strip()[-500:]}")
+
+
+class JunosError(DeviceError):
+    """The border gateway refused a command or a commit."""
+
+
+class JunosCommitFailed(JunosError):
+    """`commit check` or a commit failed; nothing was committed."""
+
+
+class JunosVerifyFailed(JunosError):
+    """After `commit confirmed`, the BGP group did not look right; not confirmed."""
+
+
+class HypervisorError(DeviceError):
+    """A hypervisor driver could not create, start, stop or delete a guest."""
