@@ -29,6 +29,11 @@ def _underlay(second_octet: int, n: int) -> str:
     return f"10.{second_octet}.{n // 250 % 250}.{n % 250 + 1}"
 
 
+def _given(value, default):
+    """`value` unless it is None (so that "" can be passed to test a blank field)."""
+    return default if value is None else value
+
+
 def _save(instance):
     instance.full_clean()
     instance.save()
@@ -39,12 +44,12 @@ def _save(instance):
 
 
 def make_user(*, username: str | None = None, **overrides):
-    username = username or f"user{_next()}"
+    username = _given(username, f"user{_next()}")
     return get_user_model().objects.create_user(username=username, **overrides)
 
 
 def build_tenant(*, name: str | None = None, **overrides) -> Tenant:
-    return Tenant(name=name or f"tenant-{_next()}", **overrides)
+    return Tenant(name=_given(name, f"tenant-{_next()}"), **overrides)
 
 
 def make_tenant(**overrides) -> Tenant:
@@ -78,8 +83,8 @@ def build_node(
     n = _next()
     fields = {
         "cluster": cluster or make_cluster(),
-        "name": name or f"node-{n}",
-        "underlay_ip": underlay_ip or _underlay(1, n),
+        "name": _given(name, f"node-{n}"),
+        "underlay_ip": _given(underlay_ip, _underlay(1, n)),
         "ssh_private_key": TEST_SSH_KEY,
         "vcpus": 16,
         "memory_mb": 65536,
@@ -99,8 +104,8 @@ def build_rr(
     n = _next()
     fields = {
         "cluster": cluster or make_cluster(),
-        "name": name or f"rr-{n}",
-        "peering_ip": peering_ip or _underlay(2, n),
+        "name": _given(name, f"rr-{n}"),
+        "peering_ip": _given(peering_ip, _underlay(2, n)),
         "ssh_private_key": TEST_SSH_KEY,
     }
     fields.update(o)
@@ -160,9 +165,9 @@ def build_pool(
     addresses = network.ip_network
     return IPPool(
         network=network,
-        name=name or f"pool-{_next()}",
-        first_address=first or str(addresses[10]),
-        last_address=last or str(addresses[min(200, addresses.size - 2)]),
+        name=_given(name, f"pool-{_next()}"),
+        first_address=_given(first, str(addresses[10])),
+        last_address=_given(last, str(addresses[min(200, addresses.size - 2)])),
         **overrides,
     )
 
@@ -177,7 +182,7 @@ def make_pool(**overrides) -> IPPool:
 def build_plan(*, name: str | None = None, kind: str = Plan.Kind.VM, **overrides) -> Plan:
     fields = {"vcpus": 2, "memory_mb": 2048, "disk_gb": 20}
     fields.update(overrides)
-    return Plan(name=name or f"plan-{_next()}", kind=kind, **fields)
+    return Plan(name=_given(name, f"plan-{_next()}"), kind=kind, **fields)
 
 
 def make_plan(**overrides) -> Plan:
@@ -196,7 +201,7 @@ def build_vm(
         tenant=tenant or make_tenant(),
         plan=plan or make_plan(),
         cluster=cluster or make_cluster(),
-        name=name or f"vm-{_next()}",
+        name=_given(name, f"vm-{_next()}"),
         **overrides,
     )
 

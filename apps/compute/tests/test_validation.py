@@ -15,6 +15,7 @@ from tests.factories import (
     build_plan,
     build_vm,
     make_cluster,
+    make_node,
     make_plan,
     make_tenant,
     make_vm,
@@ -28,9 +29,13 @@ from tests.validation import (
     NAME_HINT,
     assert_rejected,
     assert_valid,
+    bad_names,
+    nul_crash,
 )
 
 pytestmark = pytest.mark.django_db
+
+VM_CLEAN = "apps/compute/models.py VirtualMachine.clean()"
 
 
 # --- names and descriptions ----------------------------------------------------------------
@@ -44,20 +49,18 @@ def _vm_name(value):
     return build_vm(name=value)
 
 
-NAME_FIELDS = [
-    pytest.param(_plan_name, id="Plan.name"),
-    pytest.param(_vm_name, id="VirtualMachine.name"),
-]
-
-
 @pytest.mark.parametrize("name", BAD_NAMES)
-@pytest.mark.parametrize("build", NAME_FIELDS)
-def test_name_that_would_break_a_config_is_rejected(build, name):
-    assert_rejected(build(name), "name", NAME_HINT)
+def test_plan_name_that_would_break_a_config_is_rejected(name):
+    assert_rejected(build_plan(name=name), "name", NAME_HINT)
+
+
+@pytest.mark.parametrize("name", bad_names(nul_crash_in=VM_CLEAN))
+def test_vm_name_that_would_break_a_config_is_rejected(name):
+    assert_rejected(build_vm(name=name), "name", NAME_HINT)
 
 
 @pytest.mark.parametrize("name", GOOD_NAMES)
-@pytest.mark.parametrize("build", NAME_FIELDS)
+@pytest.mark.parametrize("build", [_plan_name, _vm_name])
 def test_good_name_is_accepted(build, name):
     assert_valid(build(name))
 
@@ -116,7 +119,8 @@ def test_duplicate_vm_name_for_a_tenant_is_rejected():
 def test_vm_name_of_any_live_vm_is_taken(state):
     tenant = make_tenant()
     first = make_vm(tenant=tenant, name="web1")
-    VirtualMachine.objects.filter(pk=first.pk).update(state=state)
+    node = make_node(cluster=first.cluster)
+    VirtualMachine.objects.filter(pk=first.pk).update(state=state, node=node)
     assert_rejected(build_vm(tenant=tenant, name="web1"), "name", "web1")
 
 
@@ -236,7 +240,17 @@ def test_vm_order_with_taken_name_is_rejected(order):
     _order_fails(field="name", fragments=("web1",), name="web1", **order)
 
 
-@pytest.mark.parametrize("name", ['web"1', "web;1", "web\n1", "-web1", "w" * 64])
+@pytest.mark.parametrize(
+    "name",
+    [
+        'web"1',
+        "web;1",
+        "web\n1",
+        "-web1",
+        "w" * 64,
+        pytest.param("web\x001", id="nul", marks=nul_crash(VM_CLEAN)),
+    ],
+)
 def test_vm_order_with_bad_name_is_rejected(order, name):
     _order_fails(field="name", fragments=(NAME_HINT,), name=name, **order)
 

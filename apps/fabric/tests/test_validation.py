@@ -6,7 +6,8 @@ is saved; the database constraints refuse what skips `full_clean()`.
 
 import netaddr
 import pytest
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
 
 from apps.fabric.models import Cluster, Node
 from tests.factories import (
@@ -30,6 +31,7 @@ from tests.validation import (
     NAME_HINT,
     assert_rejected,
     assert_valid,
+    bad_names,
 )
 
 pytestmark = pytest.mark.django_db
@@ -79,27 +81,6 @@ def test_asn_edges_are_accepted(asn):
         ("65000:100 65000:200", COMMUNITY_HINT),
         ("(65000,100)", COMMUNITY_HINT),
         ("65000:1e3", COMMUNITY_HINT),
-        pytest.param(
-            "65000:100\n",
-            COMMUNITY_HINT,
-            id="trailing-newline",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: apps/core/validators.py parse_community() validates "
-                "value.strip() but the field keeps the raw value, so a community ending in a "
-                "line break is accepted and stored as typed.",
-            ),
-        ),
-        pytest.param(
-            "\u0666\u0665\u0660\u0660\u0660:100",
-            COMMUNITY_HINT,
-            id="arabic-indic-digits",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: apps/core/validators.py parse_community() uses str.isdigit(), "
-                "which is true for non-ASCII digits: '٦٥٠٠٠:100' is accepted and stored.",
-            ),
-        ),
     ],
 )
 def test_malformed_community_is_rejected(community, hint):
@@ -121,7 +102,24 @@ def test_community_with_superscript_digit_is_rejected_not_a_crash():
     "community", ["65000:100", "0:0", "65535:65535", "4200000000:1:2", "4294967295:0:4294967295"]
 )
 def test_valid_community_is_accepted(community):
-    assert_valid(build_cluster(bgp_community=community))
+    cluster = build_cluster(bgp_community=community)
+    assert_valid(cluster)
+    assert cluster.bgp_community == community
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [" 65000:100", "65000:100\n", "65000:0100", "\u0666\u0665\u0660\u0660\u0660:100"],
+)
+def test_odd_community_is_rejected_or_stored_canonical(typed):
+    """What reaches the device config is plain "ASN:VALUE" or nothing."""
+    cluster = build_cluster(bgp_community=typed)
+    try:
+        cluster.full_clean()
+    except ValidationError as exc:
+        assert set(exc.message_dict) == {"bgp_community"}, exc.message_dict
+    else:
+        assert cluster.bgp_community == "65000:100"
 
 
 # --- gateway MAC and IP --------------------------------------------------------------------
@@ -249,11 +247,13 @@ def _bgw_policy(value):
 
 NAME_FIELDS = [
     pytest.param(_cluster_name, "name", id="Cluster.name"),
-    pytest.param(_node_name, "name", id="Node.name"),
-    pytest.param(_rr_name, "name", id="RouteReflector.name"),
     pytest.param(_bgw_name, "name", id="BorderGateway.name"),
     pytest.param(_bgw_group, "bgp_group", id="BorderGateway.bgp_group"),
     pytest.param(_bgw_policy, "policy_name", id="BorderGateway.policy_name"),
+]
+BIRD_HOST_NAME_FIELDS = [
+    pytest.param(_node_name, "name", id="Node.name"),
+    pytest.param(_rr_name, "name", id="RouteReflector.name"),
 ]
 
 
@@ -263,8 +263,16 @@ def test_name_that_would_break_a_config_is_rejected(build, field, name):
     assert_rejected(build(name), field, NAME_HINT)
 
 
+@pytest.mark.parametrize(
+    "name", bad_names(nul_crash_in="apps/fabric/models.py BirdHost.clean_unique_name()")
+)
+@pytest.mark.parametrize(("build", "field"), BIRD_HOST_NAME_FIELDS)
+def test_bird_host_name_that_would_break_a_config_is_rejected(build, field, name):
+    assert_rejected(build(name), field, NAME_HINT)
+
+
 @pytest.mark.parametrize("name", GOOD_NAMES)
-@pytest.mark.parametrize(("build", "field"), NAME_FIELDS)
+@pytest.mark.parametrize(("build", "field"), NAME_FIELDS + BIRD_HOST_NAME_FIELDS)
 def test_good_name_is_accepted(build, field, name):
     assert_valid(build(name))
 
@@ -395,17 +403,48 @@ def test_bgw_peering_ip_equal_to_a_route_reflector_is_rejected():
     assert_rejected(bgw, "peering_ip", "10.2.0.1", "route reflector")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, netaddr.AddrFormatError),
-    reason="BUG: apps/fabric/models.py BirdHost.clean_underlay_address() and "
-    "BorderGateway.clean() use the raw address (ORM lookups on the inet column, "
+GARBAGE_ADDRESS_BUG = (
+    "BUG: apps/fabric/models.py {where} uses the raw address (ORM lookup on the inet column, "
     "netaddr.IPAddress) even when the field validator already refused it; a garbage address "
-    "raises ValueError (PostgreSQL/psycopg 3) or AddrFormatError instead of a field error.",
+    "raises ValueError (PostgreSQL/psycopg 3) or AddrFormatError instead of a field error."
 )
+
+
 @pytest.mark.parametrize(
     ("build", "field"),
-    [(build_node, "underlay_ip"), (build_rr, "peering_ip"), (build_bgw, "peering_ip")],
+    [
+        pytest.param(
+            build_node,
+            "underlay_ip",
+            id="Node.underlay_ip",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=(ValueError, netaddr.AddrFormatError),
+                reason=GARBAGE_ADDRESS_BUG.format(where="BirdHost.clean_underlay_address()"),
+            ),
+        ),
+        pytest.param(
+            build_rr,
+            "peering_ip",
+            id="RouteReflector.peering_ip",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=(ValueError, netaddr.AddrFormatError),
+                reason=GARBAGE_ADDRESS_BUG.format(where="BirdHost.clean_underlay_address()"),
+            ),
+        ),
+        pytest.param(
+            build_bgw,
+            "peering_ip",
+            id="BorderGateway.peering_ip",
+            marks=pytest.mark.xfail(
+                connection.vendor == "postgresql",
+                strict=True,
+                raises=ValueError,
+                reason=GARBAGE_ADDRESS_BUG.format(where="BorderGateway.clean()"),
+            ),
+        ),
+    ],
 )
 def test_garbage_peering_address_is_rejected_not_a_crash(build, field):
     cluster = make_cluster()

@@ -1,0 +1,352 @@
+"""The IP-fabric lab: hosts in network namespaces on one machine, with real sshd and BIRD 2.
+
+    root namespace (.254) ─┐
+    core (.1, BIRD)   ─────┤  bridge br0 in namespace <prefix>-fabric: the flat underlay
+    rr1 (.2), rr2 (.3) ────┤  (each host: its own namespace, eth0 veth'd to the bridge,
+    node1 (.11), node2 ────┘   its own sshd; nodes route by default via the core)
+
+The core stands in for the border gateway's data plane: its BIRD peers with every RR and
+installs the learned VM routes in its kernel table. Nodes and RRs get no BIRD from the lab:
+the product installs, configures and starts it over SSH, as on real servers.
+Only this machine's namespaces and loopback ever see a packet.
+"""
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import netaddr
+
+DEFAULT_DIR = Path(os.environ.get("FABRIC_LAB_DIR", "/tmp/fabric-lab"))  # noqa: S108
+VM_NAMESPACE_PREFIX = "fabvm-"
+
+
+class LabError(Exception):
+    """The lab could not be brought up (the message says why and what to do)."""
+
+
+@dataclass
+class LabHost:
+    name: str
+    role: str  # core, rr or node
+    namespace: str
+    address: str
+    dir: str
+
+    @property
+    def bird_conf(self) -> str:
+        return f"{self.dir}/bird.conf"
+
+    @property
+    def bird_socket(self) -> str:
+        return f"{self.dir}/bird.ctl"
+
+    @property
+    def bird_pidfile(self) -> str:
+        return f"{self.dir}/bird.pid"
+
+    @property
+    def sshd_pidfile(self) -> str:
+        return f"{self.dir}/sshd.pid"
+
+    def run(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a shell command inside this host's namespace."""
+        return sh(f"ip netns exec {self.namespace} sh -c {shlex.quote(command)}", check=check)
+
+
+@dataclass
+class Lab:
+    prefix: str
+    dir: str
+    underlay: str
+    public: str
+    asn: int
+    root_address: str
+    hosts: dict[str, LabHost] = field(default_factory=dict)
+
+    @property
+    def ssh_key_path(self) -> str:
+        return f"{self.dir}/id_ed25519"
+
+    @property
+    def ssh_private_key(self) -> str:
+        return Path(self.ssh_key_path).read_text()
+
+    @property
+    def core(self) -> LabHost:
+        return self.hosts["core"]
+
+    def by_role(self, role: str) -> list[LabHost]:
+        return [host for host in self.hosts.values() if host.role == role]
+
+    def host_key(self, name: str) -> str:
+        """The OpenSSH public host key of a lab host (for strict host-key checking)."""
+        return Path(f"{self.hosts[name].dir}/ssh_host_ed25519_key.pub").read_text().strip()
+
+    def save(self) -> None:
+        data = asdict(self)
+        Path(self.dir, "lab.json").write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path | str = DEFAULT_DIR) -> "Lab":
+        data = json.loads(Path(directory, "lab.json").read_text())
+        hosts = {name: LabHost(**host) for name, host in data.pop("hosts").items()}
+        return cls(**data, hosts=hosts)
+
+
+def sh(command: str, *, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(  # noqa: S602 - lab commands are built from validated names
+        command, shell=True, capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise LabError(f"`{command}` failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def _namespaces() -> list[str]:
+    out = sh("ip -json netns list", check=False).stdout.strip()
+    return [entry["name"] for entry in json.loads(out or "[]")]
+
+
+def _check_underlay_is_free(underlay: netaddr.IPNetwork, root_link: str) -> None:
+    routes = json.loads(sh("ip -json -4 route show").stdout or "[]")
+    for route in routes:
+        dst = route.get("dst", "")
+        if dst in ("", "default") or route.get("dev") == root_link:
+            continue
+        if netaddr.IPNetwork(dst) in underlay or underlay in netaddr.IPNetwork(dst):
+            raise LabError(
+                f"{underlay} overlaps {dst} (dev {route.get('dev')}) in the root namespace: "
+                "lab traffic would leak onto a real network. Choose another --underlay."
+            )
+
+
+def _is_up(lab: Lab) -> bool:
+    existing = set(_namespaces())
+    if not all(host.namespace in existing for host in lab.hosts.values()):
+        return False
+    for host in lab.hosts.values():
+        if host.role != "core" and not _pid_alive(host.sshd_pidfile):
+            return False
+    return _pid_alive(lab.core.bird_pidfile)
+
+
+def _pid_alive(pidfile: str) -> bool:
+    try:
+        os.kill(int(Path(pidfile).read_text().split()[0]), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def lab_up(
+    *,
+    directory: Path | str = DEFAULT_DIR,
+    prefix: str = "fl",
+    nodes: int = 2,
+    route_reflectors: int = 2,
+    underlay: str = "198.51.100.0/24",
+    public: str = "203.0.113.0/24",
+    asn: int = 65000,
+) -> Lab:
+    """Bring the lab up (idempotent: an intact lab with the same shape is reused)."""
+    directory = Path(directory)
+    if (directory / "lab.json").exists():
+        lab = Lab.load(directory)
+        shape = (len(lab.by_role("node")), len(lab.by_role("rr")), lab.prefix)
+        if shape == (nodes, route_reflectors, prefix) and _is_up(lab):
+            return lab
+    lab_down(directory=directory, prefix=prefix)
+    net = netaddr.IPNetwork(underlay)
+    root_link = f"{prefix}-root"
+    _check_underlay_is_free(net, root_link)
+    directory.mkdir(parents=True, exist_ok=True)
+    lab = Lab(prefix, str(directory), underlay, public, asn, root_address=str(net[254]))
+    lab.hosts["core"] = _host(lab, "core", "core", str(net[1]))
+    for i in range(1, route_reflectors + 1):
+        lab.hosts[f"rr{i}"] = _host(lab, f"rr{i}", "rr", str(net[1 + i]))
+    for i in range(1, nodes + 1):
+        lab.hosts[f"node{i}"] = _host(lab, f"node{i}", "node", str(net[10 + i]))
+    lab.save()
+    try:
+        _build(lab, net, root_link)
+    except BaseException:
+        lab_down(directory=directory, prefix=prefix)
+        raise
+    return lab
+
+
+def _host(lab: Lab, name: str, role: str, address: str) -> LabHost:
+    host_dir = Path(lab.dir, name)
+    host_dir.mkdir(parents=True, exist_ok=True)
+    return LabHost(name, role, f"{lab.prefix}-{name}", address, str(host_dir))
+
+
+def _build(lab: Lab, net: netaddr.IPNetwork, root_link: str) -> None:
+    fabric = f"{lab.prefix}-fabric"
+    sh(f"ip netns add {fabric}")
+    sh(f"ip -n {fabric} link add br0 type bridge && ip -n {fabric} link set br0 up")
+    sh(f"ip -n {fabric} link set lo up")
+    key = Path(lab.ssh_key_path)
+    if not key.exists():
+        sh(f"ssh-keygen -q -t ed25519 -N '' -C fabric-lab -f {key}")
+    Path(lab.dir, "authorized_keys").write_text(Path(f"{key}.pub").read_text())
+    Path("/run/sshd").mkdir(exist_ok=True)
+    for host in lab.hosts.values():
+        _attach(host, fabric, net.prefixlen)
+        _sysctls(host)
+        if host.role == "node":
+            host.run(f"ip route replace default via {lab.core.address}")
+        if host.role != "core":
+            _start_sshd(lab, host)
+    sh(f"ip link add {root_link} type veth peer name v-root netns {fabric}")
+    sh(f"ip -n {fabric} link set v-root master br0 up")
+    sh(f"ip addr add {lab.root_address}/{net.prefixlen} dev {root_link}")
+    sh(f"ip link set {root_link} up")
+    _start_core_bird(lab)
+    _wait_for_ssh(lab)
+
+
+def _attach(host: LabHost, fabric: str, prefixlen: int) -> None:
+    sh(f"ip netns add {host.namespace}")
+    sh(f"ip -n {fabric} link add v-{host.name} type veth peer name eth0 netns {host.namespace}")
+    sh(f"ip -n {fabric} link set v-{host.name} master br0 up")
+    sh(f"ip -n {host.namespace} addr add {host.address}/{prefixlen} dev eth0")
+    sh(f"ip -n {host.namespace} link set eth0 up && ip -n {host.namespace} link set lo up")
+
+
+def _sysctls(host: LabHost) -> None:
+    # New namespaces copy some of the host's defaults; make the ones that matter explicit.
+    forwarding = 1 if host.role == "core" else 0
+    host.run(
+        f"sysctl -qw net.ipv4.ip_forward={forwarding} net.ipv4.conf.all.rp_filter=0 "
+        "net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.send_redirects=0 "
+        "net.ipv4.conf.default.send_redirects=0"
+    )
+
+
+def _start_sshd(lab: Lab, host: LabHost) -> None:
+    host_key = Path(host.dir, "ssh_host_ed25519_key")
+    if not host_key.exists():
+        sh(f"ssh-keygen -q -t ed25519 -N '' -C {host.name} -f {host_key}")
+    config = Path(host.dir, "sshd_config")
+    config.write_text(
+        "\n".join(
+            [
+                f"ListenAddress {host.address}",
+                "Port 22",
+                f"HostKey {host_key}",
+                f"PidFile {host.sshd_pidfile}",
+                f"AuthorizedKeysFile {lab.dir}/authorized_keys",
+                "UsePAM no",
+                "PermitRootLogin prohibit-password",
+                "PasswordAuthentication no",
+                "StrictModes no",
+                "Subsystem sftp internal-sftp",
+                "MaxStartups 100",
+                "LogLevel ERROR",
+                "",
+            ]
+        )
+    )
+    sh(f"ip netns exec {host.namespace} /usr/sbin/sshd -f {config} -E {host.dir}/sshd.log")
+
+
+CORE_BIRD_CONF = """\
+# Lab core: the border gateway's data plane. Learns VM routes from the RRs.
+router id {address};
+timeformat protocol iso long ms;
+protocol device {{ scan time 10; }}
+protocol direct {{ ipv4; interface "eth0"; }}
+protocol kernel {{
+  ipv4 {{ import none; export where source = RTS_BGP; }};
+}}
+{sessions}
+"""
+
+CORE_SESSION = """\
+protocol bgp {protocol} {{
+  description "Route reflector {name}";
+  local {local} as {asn};
+  neighbor {address} as {asn};
+  direct;
+  ipv4 {{ import all; export none; }};
+}}
+"""
+
+
+def core_bird_config(lab: Lab) -> str:
+    sessions = "".join(
+        CORE_SESSION.format(
+            protocol=f"lab_{rr.name}", name=rr.name, local=lab.core.address,
+            address=rr.address, asn=lab.asn,
+        )
+        for rr in lab.by_role("rr")
+    )  # fmt: skip
+    return CORE_BIRD_CONF.format(address=lab.core.address, sessions=sessions)
+
+
+def _start_core_bird(lab: Lab) -> None:
+    core = lab.core
+    Path(core.bird_conf).write_text(core_bird_config(lab))
+    sh(f"bird -p -c {core.bird_conf}")
+    sh(
+        f"ip netns exec {core.namespace} bird -c {core.bird_conf} -s {core.bird_socket} "
+        f"-P {core.bird_pidfile}"
+    )
+
+
+def _wait_for_ssh(lab: Lab, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    for host in lab.hosts.values():
+        if host.role == "core":
+            continue
+        while True:
+            try:
+                with socket.create_connection((host.address, 22), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise LabError(f"sshd on {host.name} ({host.address}) did not answer") from None
+                time.sleep(0.05)
+
+
+def lab_down(*, directory: Path | str = DEFAULT_DIR, prefix: str = "fl") -> None:
+    """Remove every namespace, link and process of the lab (also after a partial failure)."""
+    ours = [ns for ns in _namespaces() if ns.startswith(f"{prefix}-")]
+    vm_namespaces = [ns for ns in _namespaces() if ns.startswith(VM_NAMESPACE_PREFIX)]
+    for namespace in ours + vm_namespaces:
+        for pid in sh(f"ip netns pids {namespace}", check=False).stdout.split():
+            _kill(int(pid))
+    for pidfile in Path(directory).glob("*/*.pid") if Path(directory).exists() else []:
+        with contextlib.suppress(ValueError):
+            _kill(int(pidfile.read_text().split()[0]))
+        pidfile.unlink(missing_ok=True)
+    for namespace in ours + vm_namespaces:
+        sh(f"ip netns del {namespace}", check=False)
+    sh(f"ip link del {prefix}-root", check=False)
+    for stale in Path(directory).glob("*/*.ctl") if Path(directory).exists() else []:
+        stale.unlink(missing_ok=True)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
