@@ -145,6 +145,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# Network automation.
+FABRIC_SSH_HOST_KEY_POLICY = env_str("FABRIC_SSH_HOST_KEY_POLICY", "tofu")  # strict|tofu|insecure
+FABRIC_SSH_CONNECT_TIMEOUT = float(env_str("FABRIC_SSH_CONNECT_TIMEOUT", "10"))
+FABRIC_TASK_MAX_RETRIES = env_int("FABRIC_TASK_MAX_RETRIES", 5)
+FABRIC_RETRY_BASE_SECONDS = float(env_str("FABRIC_RETRY_BASE_SECONDS", "5"))
+FABRIC_VERIFY_TIMEOUT = float(env_str("FABRIC_VERIFY_TIMEOUT", "60"))
+FABRIC_CPU_OVERCOMMIT = float(env_str("FABRIC_CPU_OVERCOMMIT", "4"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,35 +6,13 @@ is saved.
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import DataError, connection
 
 NAME_HINT = "letters, digits, dots, dashes or underscores"
 DESCRIPTION_HINT = "quotes, braces, semicolons and line breaks"
 
-NUL_NAME_CRASH = (
-    "BUG: {where} filters on the name in clean() even when the field validator already "
-    "refused it; a name holding a NUL byte makes PostgreSQL raise DataError (text cannot "
-    "contain NUL) instead of a field error."
-)
 
-
-def nul_crash(where: str):
-    """The strict xfail mark of a clean() that crashes on a NUL byte in a name."""
-    return pytest.mark.xfail(
-        connection.vendor == "postgresql",
-        strict=True,
-        raises=DataError,
-        reason=NUL_NAME_CRASH.format(where=where),
-    )
-
-
-def bad_names(*, nul_crash_in: str | None = None) -> list:
-    """Names a device would misparse, each with a readable id.
-
-    `nul_crash_in` names the clean() that crashes on a NUL byte (a known bug): that case is
-    then marked as a strict xfail on PostgreSQL.
-    """
-    nul_marks = nul_crash(nul_crash_in) if nul_crash_in else ()
+def bad_names() -> list:
+    """Names a device would misparse, each with a readable id."""
     return [
         pytest.param('web"1', id="double-quote"),
         pytest.param("web'1", id="single-quote"),
@@ -44,7 +22,7 @@ def bad_names(*, nul_crash_in: str | None = None) -> list:
         pytest.param("web1\r", id="carriage-return"),
         pytest.param("web1\n", id="trailing-newline"),
         pytest.param("web\t1", id="tab"),
-        pytest.param("web\x001", id="nul", marks=nul_marks),
+        pytest.param("web\x001", id="nul"),
         pytest.param("web\x1b[31m", id="escape"),
         pytest.param("web#1", id="hash"),
         pytest.param("web\\1", id="backslash"),

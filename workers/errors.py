@@ -13,7 +13,11 @@ class BirdCommandFailed(DeviceError):
     """birdc answered with an error (e.g. `configure` failed) or BIRD is not running."""
 
 
-class NodeUnreachable(DeviceError):
+class TransientError(Exception):
+    """A failure worth retrying later (the device or a lock may be back by then)."""
+
+
+class NodeUnreachable(DeviceError, TransientError):
     """SSH to a node or RR failed (connection, authentication, timeout): worth a retry."""
 
 

@@ -17,12 +17,15 @@ MARTIANS_V4: tuple[tuple[str, str], ...] = (
     ("127.0.0.0/8", "loopback"),
     ("169.254.0.0/16", "link-local"),
     ("172.16.0.0/12", "private (RFC 1918)"),
+    ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
     ("192.168.0.0/16", "private (RFC 1918)"),
+    ("198.18.0.0/15", "benchmarking (RFC 2544)"),
     ("224.0.0.0/4", "multicast"),
     ("240.0.0.0/4", "reserved (240.0.0.0/4)"),
 )
 MARTIANS_V6: tuple[tuple[str, str], ...] = (
     ("::/8", "reserved (::/8, includes loopback and unspecified)"),
+    ("100::/64", "discard-only (RFC 6666)"),
     ("fc00::/7", "unique-local (private)"),
     ("fe80::/10", "link-local"),
     ("ff00::/8", "multicast"),

@@ -5,7 +5,11 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from apps.core.validators import validate_config_description, validate_config_name
+from apps.core.validators import (
+    is_config_name,
+    validate_config_description,
+    validate_config_name,
+)
 
 
 class Plan(models.Model):
@@ -114,7 +118,7 @@ class VirtualMachine(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.name and self.tenant_id and self.state != self.State.DELETED:
+        if is_config_name(self.name) and self.tenant_id and self.state != self.State.DELETED:
             taken = VirtualMachine.objects.filter(tenant_id=self.tenant_id, name=self.name)
             if taken.exclude(state=self.State.DELETED).exclude(pk=self.pk).exists():
                 raise ValidationError({"name": f"You already have a VM named {self.name}."})

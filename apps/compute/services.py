@@ -1,11 +1,15 @@
 """Writes for VMs: ordering and state changes."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.compute.models import Plan, VirtualMachine
-from apps.fabric.models import Cluster
+from apps.fabric.models import Cluster, Node
+from apps.jobs.models import Job
+from apps.jobs.services import job_start
 from apps.tenancy.models import Tenant
 
 
@@ -15,7 +19,13 @@ class InvalidTransition(Exception):
 
 @transaction.atomic
 def vm_order(
-    *, tenant: Tenant, plan: Plan, cluster: Cluster, name: str, description: str = ""
+    *,
+    tenant: Tenant,
+    plan: Plan,
+    cluster: Cluster,
+    name: str,
+    description: str = "",
+    created_by=None,
 ) -> VirtualMachine:
     """Record an order for a VM; the `vm_create` workflow builds it.
 
@@ -32,7 +42,7 @@ def vm_order(
         errors["cluster"] = f"Cluster {cluster} is failed; choose another."
     active = tenant.virtual_machines.exclude(state=VirtualMachine.State.DELETED).count()
     if active >= tenant.max_vms:
-        errors["plan"] = f"Quota reached: {tenant.max_vms} VMs for tenant {tenant}."
+        errors["tenant"] = f"Quota reached: {tenant.max_vms} VMs for tenant {tenant}."
     if errors:
         raise ValidationError(errors)
     vm = VirtualMachine(
@@ -40,7 +50,32 @@ def vm_order(
     )
     vm.full_clean()
     vm.save()
+    job_start(kind=Job.Kind.VM_CREATE, target=vm, tenant=tenant, created_by=created_by)
     return vm
+
+
+@transaction.atomic
+def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
+    """Queue the teardown of a VM (route withdrawn, guest deleted, IP released)."""
+    vm = VirtualMachine.objects.select_for_update().get(pk=vm.pk)
+    if vm.state in (VirtualMachine.State.DELETING, VirtualMachine.State.DELETED):
+        raise ValidationError({"state": f"VM {vm} is already {vm.get_state_display().lower()}."})
+    if vm.state in (VirtualMachine.State.ORDERED, VirtualMachine.State.PROVISIONING):
+        raise ValidationError({"state": f"VM {vm} is still being built; delete it once done."})
+    return job_start(kind=Job.Kind.VM_DELETE, target=vm, tenant=vm.tenant, created_by=created_by)
+
+
+@transaction.atomic
+def vm_power_start(*, vm: VirtualMachine, start: bool, created_by=None) -> Job:
+    """Queue a start or stop of a running/stopped VM."""
+    vm = VirtualMachine.objects.select_for_update().get(pk=vm.pk)
+    wanted = VirtualMachine.State.RUNNING if start else VirtualMachine.State.STOPPED
+    if vm.state not in (VirtualMachine.State.RUNNING, VirtualMachine.State.STOPPED):
+        raise ValidationError({"state": f"VM {vm} is {vm.state}; it cannot be started or stopped."})
+    if vm.state == wanted:
+        raise ValidationError({"state": f"VM {vm} is already {wanted}."})
+    kind = Job.Kind.VM_START if start else Job.Kind.VM_STOP
+    return job_start(kind=kind, target=vm, tenant=vm.tenant, created_by=created_by)
 
 
 def vm_set_state(vm: VirtualMachine, state: str) -> VirtualMachine:
@@ -53,3 +88,75 @@ def vm_set_state(vm: VirtualMachine, state: str) -> VirtualMachine:
     vm.state_changed = timezone.now()
     vm.save(update_fields=["state", "state_changed"])
     return vm
+
+
+class NoCapacity(Exception):
+    """No ready node of the cluster has room for the plan."""
+
+
+ACTIVE_VM_STATES = (
+    VirtualMachine.State.PROVISIONING,
+    VirtualMachine.State.RUNNING,
+    VirtualMachine.State.STOPPED,
+    VirtualMachine.State.DELETING,
+)
+HYPERVISORS_FOR_KIND = {
+    Plan.Kind.VM: (Node.Hypervisor.LIBVIRT, Node.Hypervisor.NETNS),
+    Plan.Kind.CONTAINER: (Node.Hypervisor.LXD, Node.Hypervisor.NETNS),
+}
+
+
+@transaction.atomic
+def vm_place(vm: VirtualMachine) -> VirtualMachine:
+    """Choose the ready node with the most free memory that fits the plan; name the vnet.
+
+    Node rows are locked while choosing, so concurrent placements see each other.
+
+    Raises:
+        NoCapacity: no node fits.
+    """
+    vm = VirtualMachine.objects.select_for_update().select_related("plan").get(pk=vm.pk)
+    if vm.node_id:
+        return vm
+    plan = vm.plan
+    nodes = list(
+        Node.objects.select_for_update()
+        .filter(
+            cluster_id=vm.cluster_id,
+            state=Node.State.READY,
+            hypervisor__in=HYPERVISORS_FOR_KIND[plan.kind],
+        )
+        .order_by("pk")
+    )
+    usage = {
+        row["node_id"]: row
+        for row in VirtualMachine.objects.filter(node__in=nodes, state__in=ACTIVE_VM_STATES)
+        .values("node_id")
+        .annotate(
+            vcpus=Sum("plan__vcpus"), memory=Sum("plan__memory_mb"), disk=Sum("plan__disk_gb")
+        )
+    }
+    best, best_free = None, -1
+    for node in nodes:
+        used = usage.get(node.pk, {"vcpus": 0, "memory": 0, "disk": 0})
+        fits = (
+            used["vcpus"] + plan.vcpus <= node.vcpus * settings.FABRIC_CPU_OVERCOMMIT
+            and used["memory"] + plan.memory_mb <= node.memory_mb
+            and used["disk"] + plan.disk_gb <= node.disk_gb
+        )
+        free = node.memory_mb - used["memory"]
+        if fits and free > best_free:
+            best, best_free = node, free
+    if best is None:
+        raise NoCapacity(f"no ready node of cluster {vm.cluster_id} has room for plan {plan}")
+    vm.node = best
+    vm.vnet_name = f"vnet{vm.pk}"
+    vm.mac_address = guest_mac(vm.pk)
+    vm.save(update_fields=["node", "vnet_name", "mac_address"])
+    return vm
+
+
+def guest_mac(vm_pk: int) -> str:
+    """A locally administered unicast MAC derived from the VM's id (unique, stable)."""
+    value = vm_pk & 0xFFFFFFFF
+    return "02:fa:" + ":".join(f"{(value >> shift) & 0xFF:02x}" for shift in (24, 16, 8, 0))

@@ -13,6 +13,10 @@ from django.core.validators import RegexValidator
 
 from workers.fabric_rules import MAX_ASN, martian_reason
 
+DIGITS_RE = re.compile(r"^[0-9]{1,10}\Z")
+MAC_RE = re.compile(
+    r"^([0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\2[0-9A-Fa-f]{2}){4}|([0-9A-Fa-f]{4}\.){2}[0-9A-Fa-f]{4})\Z"
+)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 DESCRIPTION_RE = re.compile(r"^[A-Za-z0-9 _.,:/()@+=-]*\Z")
 
@@ -40,7 +44,7 @@ def validate_asn(value: int) -> None:
 def parse_community(value: str) -> tuple[int, ...]:
     """Parse a BGP community: standard "A:B" (16-bit each) or large "A:B:C" (32-bit each)."""
     parts = value.strip().split(":") if value else []
-    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) <= 10 for p in parts):
+    if len(parts) not in (2, 3) or not all(DIGITS_RE.match(p) for p in parts):
         raise ValidationError(
             'Community must be "ASN:VALUE" (e.g. 65000:100) or a large community '
             '"ASN:DATA1:DATA2".',
@@ -84,6 +88,8 @@ def validate_public_prefix(value: str) -> None:
 
 def validate_mac_unicast(value: str) -> None:
     try:
+        if not MAC_RE.match(value or ""):
+            raise ValueError(value)
         mac = netaddr.EUI(value)
     except (netaddr.AddrFormatError, ValueError, TypeError):
         raise ValidationError(
@@ -99,6 +105,18 @@ def validate_mac_unicast(value: str) -> None:
         )
     if int(mac) == 0:
         raise ValidationError("The all-zero MAC cannot be a gateway MAC.", code="invalid_mac")
+
+
+def parse_ip(value) -> netaddr.IPAddress | None:
+    """The address, or None when `value` is not one (its field validator reports that)."""
+    try:
+        return netaddr.IPAddress(str(value))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def is_config_name(value) -> bool:
+    return isinstance(value, str) and bool(NAME_RE.match(value))
 
 
 def normalize_mac(value: str) -> str:

@@ -8,8 +8,10 @@ from django.db.models import Q
 
 from apps.core.fields import EncryptedTextField
 from apps.core.validators import (
+    is_config_name,
     normalize_mac,
     parse_community,
+    parse_ip,
     validate_absolute_path,
     validate_asn,
     validate_community,
@@ -114,8 +116,8 @@ class Cluster(models.Model):
                 self.gateway_mac = normalize_mac(self.gateway_mac)
             except ValidationError:
                 pass  # the field validator reports it
-        if self.gateway_ipv4:
-            gateway = netaddr.IPAddress(self.gateway_ipv4)
+        gateway = parse_ip(self.gateway_ipv4)
+        if gateway is not None:
             if gateway.is_multicast() or gateway.is_loopback() or int(gateway) in (0, 2**32 - 1):
                 errors["gateway_ipv4"] = "The gateway must be a unicast address."
             elif self.pk:
@@ -124,8 +126,8 @@ class Cluster(models.Model):
                     errors["gateway_ipv4"] = (
                         f"{gateway} lies in IP pool {pool}; VMs would be given the gateway."
                     )
-        if self.gateway_ipv6:
-            gateway6 = netaddr.IPAddress(self.gateway_ipv6)
+        gateway6 = parse_ip(self.gateway_ipv6) if self.gateway_ipv6 else None
+        if gateway6 is not None:
             if gateway6.is_multicast() or gateway6.is_loopback() or int(gateway6) == 0:
                 errors["gateway_ipv6"] = "The gateway must be a unicast address."
             elif self.pk and self.pools_containing(gateway6):
@@ -192,7 +194,7 @@ class BirdHost(models.Model):
         return self.ssh_host or self.underlay_address
 
     def clean_unique_name(self, errors: dict) -> None:
-        if self.name and self.cluster_id:
+        if is_config_name(self.name) and self.cluster_id:
             same = type(self).objects.filter(cluster_id=self.cluster_id, name=self.name)
             if same.exclude(pk=self.pk).exists():
                 kind = self._meta.verbose_name
@@ -204,7 +206,7 @@ class BirdHost(models.Model):
 
     def clean_underlay_address(self, address: str, field: str, errors: dict) -> None:
         """The underlay address must be unique among the cluster's BIRD hosts and peers."""
-        if not address or not self.cluster_id:
+        if parse_ip(address) is None or not self.cluster_id:
             return
         cluster = self.cluster
         if address == cluster.gateway_ipv4:
@@ -304,6 +306,9 @@ class Node(BirdHost):
     memory_mb = models.PositiveIntegerField("RAM (MiB)", validators=[MinValueValidator(64)])
     disk_gb = models.PositiveIntegerField("disk (GiB)", validators=[MinValueValidator(1)])
     state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+    facts = models.JSONField(
+        default=dict, blank=True, help_text="What node preparation found: OS, BIRD version..."
+    )
 
     class Meta:
         ordering = ["cluster__name", "name"]
@@ -393,7 +398,7 @@ class BorderGateway(models.Model):
         errors = {}
         if not self.password and not self.ssh_private_key:
             errors["password"] = "Give a password or an SSH private key."
-        if self.cluster_id and self.peering_ip:
+        if self.cluster_id and parse_ip(self.peering_ip) is not None:
             if RouteReflector.objects.filter(
                 cluster_id=self.cluster_id, peering_ip=self.peering_ip
             ).exists():

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core.validators import (
+    is_config_name,
+    parse_ip,
     validate_config_description,
     validate_config_name,
     validate_public_prefix,
@@ -140,17 +142,19 @@ class IPPool(models.Model):
         return result
 
     def clean(self) -> None:
-        if self.name and self.network_id:
+        if is_config_name(self.name) and self.network_id:
             same = IPPool.objects.filter(network_id=self.network_id, name=self.name)
             if same.exclude(pk=self.pk).exists():
                 raise ValidationError({"name": f"Network {self.network} has a pool {self.name}."})
-        if not (self.first_address and self.last_address and self.network_id):
+        first, last = parse_ip(self.first_address), parse_ip(self.last_address)
+        if first is None or last is None or not self.network_id:
             return
-        first, last, network = self.first, self.last, self.network.ip_network
-        if first.version != network.version or last.version != network.version:
-            raise ValidationError(
-                {"first_address": f"Use IPv{network.version} addresses for network {network}."}
-            )
+        network = self.network.ip_network
+        for field, address in (("first_address", first), ("last_address", last)):
+            if address.version != network.version:
+                raise ValidationError(
+                    {field: f"Use IPv{network.version} addresses for network {network}."}
+                )
         if first not in network:
             raise ValidationError({"first_address": f"{first} is outside network {network}."})
         if last not in network:
@@ -242,15 +246,11 @@ class IPAddress(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        if self.address and self.pool_id:
-            address = netaddr.IPAddress(self.address)
-            if not self.pool.contains(address):
-                raise ValidationError(
-                    {
-                        "address": f"{address} is outside pool {self.pool} "
-                        f"({self.pool.range_display})."
-                    }
-                )
+        address = parse_ip(self.address)
+        if address is not None and self.pool_id and not self.pool.contains(address):
+            raise ValidationError(
+                {"address": f"{address} is outside pool {self.pool} ({self.pool.range_display})."}
+            )
         if self.status == self.Status.ALLOCATED and not self.vm_id:
             raise ValidationError({"vm": "An allocated address needs its VM."})
         if self.status != self.Status.ALLOCATED and self.vm_id:

@@ -13,12 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.jobs.models import Job, JobStep
+from workers.errors import TransientError
 
 logger = logging.getLogger(__name__)
 
 
 class Retry(Exception):  # noqa: N818 - it asks for a retry; it is not an error of the job
-    """Raised by a workflow for a transient failure: the task retries, the job stays open."""
+    """Raised by run_job for a transient failure with tries left: the task retries later."""
 
 
 class StepLog:
@@ -40,10 +41,18 @@ class StepLog:
 class JobRun:
     """One attempt at a job: hands out numbered steps and remembers which one failed."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, *, final_attempt: bool = True):
         self.job = job
+        self.final_attempt = final_attempt
         self.failed_step: str | None = None
         self._position = 0
+
+    def will_retry(self, exc: BaseException) -> bool:
+        """Whether `exc` ends this attempt only (transient, tries left) and not the job.
+
+        Workflows undo their half-done work only when this is False.
+        """
+        return isinstance(exc, (TransientError, Retry)) and not self.final_attempt
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepLog]:
@@ -61,7 +70,7 @@ class JobRun:
         except BaseException as exc:
             step.state = JobStep.State.FAILED
             step.output += f"{type(exc).__name__}: {exc}\n"
-            self.failed_step = name
+            self.failed_step = self.failed_step or name  # the first failure is the cause
             raise
         else:
             step.state = JobStep.State.SKIPPED if recorder.skipped else JobStep.State.SUCCEEDED
@@ -70,11 +79,18 @@ class JobRun:
             step.save(update_fields=["state", "output", "finished"])
 
 
-def run_job(job_id: int, workflow: Callable[[JobRun], None], *, task_id: str = "") -> Job:
+def run_job(
+    job_id: int,
+    workflow: Callable[[JobRun], None],
+    *,
+    task_id: str = "",
+    final_attempt: bool = True,
+) -> Job:
     """Run `workflow` as job `job_id`, recording everything on the Job row.
 
     A job that is already finished is left alone (a redelivered task does nothing).
-    `Retry` propagates so that Celery retries; any other exception fails the job.
+    A transient failure (`TransientError`, `Retry`) with tries left raises `Retry`, so the
+    task retries and the job stays open; any other exception fails the job.
     """
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
@@ -87,14 +103,14 @@ def run_job(job_id: int, workflow: Callable[[JobRun], None], *, task_id: str = "
         job.celery_task_id = task_id or job.celery_task_id
         job.save(update_fields=["state", "attempts", "started", "celery_task_id"])
 
-    run = JobRun(job)
+    run = JobRun(job, final_attempt=final_attempt)
     try:
         workflow(run)
-    except Retry as exc:
-        job.error = f"{run.failed_step or 'job'}: {exc} (will retry)"
-        job.save(update_fields=["error"])
-        raise
     except Exception as exc:
+        if run.will_retry(exc):
+            job.error = f"{run.failed_step or 'job'}: {exc} (will retry)"
+            job.save(update_fields=["error"])
+            raise Retry(str(exc)) from exc
         logger.exception("job %s failed in step %s", job.pk, run.failed_step)
         where = f"step {run.failed_step}" if run.failed_step else "job"
         _finish(job, Job.State.FAILED, f"{where} failed: {type(exc).__name__}: {exc}")

@@ -22,19 +22,25 @@ def job_create(*, kind: str, target=None, tenant=None, created_by=None) -> Job:
     return job
 
 
-def job_enqueue(job: Job, task) -> None:
-    """Queue `task(job.pk)` after the surrounding transaction commits (never before)."""
+def job_enqueue(job: Job) -> None:
+    """Queue the job's task after the surrounding transaction commits (never before)."""
+    from workers.tasks import TASKS_BY_KIND
+
+    task = TASKS_BY_KIND[job.kind]
     transaction.on_commit(lambda: task.delay(job.pk))
 
 
 @transaction.atomic
+def job_start(*, kind: str, target=None, tenant=None, created_by=None) -> Job:
+    """Create a Job row for `kind` on `target` and queue it once the transaction commits."""
+    job = job_create(kind=kind, target=target, tenant=tenant, created_by=created_by)
+    job_enqueue(job)
+    return job
+
+
 def worker_check_start(*, created_by=None) -> Job:
     """Queue a health check that proves a worker takes tasks and reaches the database."""
-    from workers.tasks import worker_check_task
-
-    job = job_create(kind=Job.Kind.WORKER_CHECK, created_by=created_by)
-    job_enqueue(job, worker_check_task)
-    return job
+    return job_start(kind=Job.Kind.WORKER_CHECK, created_by=created_by)
 
 
 def worker_check(run: JobRun) -> None:

@@ -58,7 +58,7 @@ BGW = BorderGatewayConfig(
     group="VM",
     policy="VM",
     neighbors=("198.51.100.2", "198.51.100.3"),
-    networks_v4=("203.0.113.0/24", "198.18.0.0/24"),
+    networks_v4=("203.0.113.0/24", "192.0.2.0/24"),
     networks_v6=("2001:db8:100::/48",),
 )
 

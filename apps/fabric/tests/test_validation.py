@@ -4,10 +4,9 @@ Bad input gives a ValidationError naming the field, with a helpful message, and 
 is saved; the database constraints refuse what skips `full_clean()`.
 """
 
-import netaddr
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from apps.fabric.models import Cluster, Node
 from tests.factories import (
@@ -87,13 +86,6 @@ def test_malformed_community_is_rejected(community, hint):
     assert_rejected(build_cluster(bgp_community=community), "bgp_community", hint)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: apps/core/validators.py parse_community() checks str.isdigit() then calls "
-    "int(); '²'.isdigit() is True but int('²') raises ValueError, so full_clean() crashes "
-    "instead of giving a bgp_community error.",
-)
 def test_community_with_superscript_digit_is_rejected_not_a_crash():
     assert_rejected(build_cluster(bgp_community="65000:1\u00b2"), "bgp_community", COMMUNITY_HINT)
 
@@ -141,12 +133,6 @@ def test_odd_community_is_rejected_or_stored_canonical(typed):
             "12",
             "02:00:0a:00:00:01",
             id="bare-number",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: apps/core/validators.py validate_mac_unicast() passes the text to "
-                "netaddr.EUI, which reads a string of decimal digits as an integer: '12' is "
-                "accepted and normalized to 00:00:00:00:00:0c.",
-            ),
         ),
     ],
 )
@@ -182,13 +168,6 @@ def test_bad_gateway_ip_is_rejected(field, address, hint):
     assert_rejected(build_cluster(**{field: address}), field, hint)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=netaddr.AddrFormatError,
-    reason="BUG: apps/fabric/models.py Cluster.clean() calls netaddr.IPAddress() on "
-    "gateway_ipv4/gateway_ipv6 even when the field validator already refused the value, so "
-    "a garbage gateway raises AddrFormatError instead of a field error.",
-)
 @pytest.mark.parametrize("field", ["gateway_ipv4", "gateway_ipv6"])
 def test_garbage_gateway_ip_is_rejected_not_a_crash(field):
     assert_rejected(build_cluster(**{field: "not-an-ip"}), field, "valid")
@@ -263,9 +242,7 @@ def test_name_that_would_break_a_config_is_rejected(build, field, name):
     assert_rejected(build(name), field, NAME_HINT)
 
 
-@pytest.mark.parametrize(
-    "name", bad_names(nul_crash_in="apps/fabric/models.py BirdHost.clean_unique_name()")
-)
+@pytest.mark.parametrize("name", bad_names())
 @pytest.mark.parametrize(("build", "field"), BIRD_HOST_NAME_FIELDS)
 def test_bird_host_name_that_would_break_a_config_is_rejected(build, field, name):
     assert_rejected(build(name), field, NAME_HINT)
@@ -403,13 +380,6 @@ def test_bgw_peering_ip_equal_to_a_route_reflector_is_rejected():
     assert_rejected(bgw, "peering_ip", "10.2.0.1", "route reflector")
 
 
-GARBAGE_ADDRESS_BUG = (
-    "BUG: apps/fabric/models.py {where} uses the raw address (ORM lookup on the inet column, "
-    "netaddr.IPAddress) even when the field validator already refused it; a garbage address "
-    "raises ValueError (PostgreSQL/psycopg 3) or AddrFormatError instead of a field error."
-)
-
-
 @pytest.mark.parametrize(
     ("build", "field"),
     [
@@ -417,32 +387,16 @@ GARBAGE_ADDRESS_BUG = (
             build_node,
             "underlay_ip",
             id="Node.underlay_ip",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=(ValueError, netaddr.AddrFormatError),
-                reason=GARBAGE_ADDRESS_BUG.format(where="BirdHost.clean_underlay_address()"),
-            ),
         ),
         pytest.param(
             build_rr,
             "peering_ip",
             id="RouteReflector.peering_ip",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=(ValueError, netaddr.AddrFormatError),
-                reason=GARBAGE_ADDRESS_BUG.format(where="BirdHost.clean_underlay_address()"),
-            ),
         ),
         pytest.param(
             build_bgw,
             "peering_ip",
             id="BorderGateway.peering_ip",
-            marks=pytest.mark.xfail(
-                connection.vendor == "postgresql",
-                strict=True,
-                raises=ValueError,
-                reason=GARBAGE_ADDRESS_BUG.format(where="BorderGateway.clean()"),
-            ),
         ),
     ],
 )

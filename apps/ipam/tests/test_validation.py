@@ -4,7 +4,6 @@ Bad input gives a ValidationError naming the field, with a helpful message, and 
 is saved; the database constraints refuse what skips `full_clean()`.
 """
 
-import netaddr
 import pytest
 from django.db import IntegrityError, transaction
 
@@ -70,12 +69,6 @@ def test_bad_prefix_is_rejected(prefix, hints):
     assert_rejected(build_network(prefix=prefix), "prefix", *hints)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: workers/fabric_rules.py MARTIANS_V4/MARTIANS_V6 claim 'the rest of RFC 6890's "
-    "non-global space' but miss 192.0.0.0/24 (IETF protocol assignments), 198.18.0.0/15 "
-    "(benchmarking) and 100::/64 (discard-only), so they are accepted as public networks.",
-)
 @pytest.mark.parametrize("prefix", ["192.0.0.0/24", "198.18.0.0/15", "100::/64"])
 def test_non_global_special_purpose_prefix_is_rejected(prefix):
     assert_rejected(build_network(prefix=prefix), "prefix", prefix)
@@ -154,11 +147,6 @@ def network():
             "last_address",
             ["IPv4", NET],
             id="last-wrong-family",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: apps/ipam/models.py IPPool.clean() reports a wrong-family "
-                "last_address under first_address, so the error names the wrong field.",
-            ),
         ),
     ],
 )
@@ -249,18 +237,11 @@ def test_same_pool_name_in_another_network_is_accepted(network):
     assert_valid(build_pool(network=make_network(prefix="198.51.100.0/24"), name="vms"))
 
 
-@pytest.mark.parametrize("name", bad_names(nul_crash_in="apps/ipam/models.py IPPool.clean()"))
+@pytest.mark.parametrize("name", bad_names())
 def test_pool_name_that_would_break_a_config_is_rejected(network, name):
     assert_rejected(build_pool(network=network, name=name), "name", NAME_HINT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=netaddr.AddrFormatError,
-    reason="BUG: apps/ipam/models.py IPPool.clean() calls netaddr.IPAddress() on "
-    "first_address/last_address even when the field validator already refused them, so a "
-    "garbage address raises AddrFormatError instead of a field error.",
-)
 @pytest.mark.parametrize("field", ["first_address", "last_address"])
 def test_garbage_pool_address_is_rejected_not_a_crash(network, field):
     pool = build_pool(network=network)
@@ -294,12 +275,6 @@ def test_reserved_address_with_vm_is_rejected(network):
     assert_rejected(address, "vm", "Only allocated addresses")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=netaddr.AddrFormatError,
-    reason="BUG: apps/ipam/models.py IPAddress.clean() calls netaddr.IPAddress() on a value "
-    "the field validator already refused, raising AddrFormatError instead of a field error.",
-)
 def test_garbage_address_is_rejected_not_a_crash(network):
     pool = make_pool(network=network)
     assert_rejected(_address(pool, "not-an-ip", family=4), "address", "valid")

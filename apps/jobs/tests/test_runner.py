@@ -5,6 +5,7 @@ import pytest
 from apps.jobs.models import Job, JobStep
 from apps.jobs.runner import Retry, run_job
 from apps.jobs.services import job_create
+from workers.errors import NodeUnreachable
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +70,7 @@ def test_exception_outside_any_step_still_fails_the_job():
     assert job.error == "job failed: ValueError: no such cluster"
 
 
-def test_retry_keeps_the_job_open_and_counts_attempts():
+def test_transient_failure_with_tries_left_keeps_the_job_open_for_a_retry():
     job = job_create(kind=Job.Kind.WORKER_CHECK)
     calls = []
 
@@ -77,15 +78,15 @@ def test_retry_keeps_the_job_open_and_counts_attempts():
         calls.append(1)
         with run.step("node_connect"):
             if len(calls) == 1:
-                raise Retry("connection refused")
+                raise NodeUnreachable("connection refused")
 
     with pytest.raises(Retry):
-        run_job(job.pk, flaky)
+        run_job(job.pk, flaky, final_attempt=False)
     job.refresh_from_db()
     assert job.state == Job.State.RUNNING
-    assert "connection refused (will retry)" in job.error
+    assert job.error == "node_connect: connection refused (will retry)"
 
-    run_job(job.pk, flaky)
+    run_job(job.pk, flaky, final_attempt=False)
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED
     assert job.attempts == 2
@@ -93,6 +94,26 @@ def test_retry_keeps_the_job_open_and_counts_attempts():
         (1, "node_connect", "failed"),
         (2, "node_connect", "succeeded"),
     ]
+
+
+def test_transient_failure_on_the_last_try_fails_the_job():
+    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    seen = []
+
+    def unreachable(run):
+        try:
+            with run.step("node_connect"):
+                raise NodeUnreachable("no route to host")
+        except NodeUnreachable as exc:
+            seen.append(run.will_retry(exc))
+            raise
+
+    run_job(job.pk, unreachable, final_attempt=True)
+
+    job.refresh_from_db()
+    assert seen == [False]
+    assert job.state == Job.State.FAILED
+    assert job.error == "step node_connect failed: NodeUnreachable: no route to host"
 
 
 def test_finished_job_is_not_run_again():

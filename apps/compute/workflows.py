@@ -1,0 +1,187 @@
+"""VM workflows: build, start, stop and tear down a VM and its route; each is one Job."""
+
+import logging
+import time
+
+from django.conf import settings
+
+from apps.compute.models import VirtualMachine
+from apps.compute.services import vm_place, vm_set_state
+from apps.fabric.connections import bird_paths, open_session
+from apps.fabric.models import Node
+from apps.fabric.selectors import rr_peer
+from apps.fabric.workflows import apply_node_bird
+from apps.ipam.services import ip_allocate, ip_release
+from apps.jobs.locks import device_lock
+from apps.jobs.runner import JobRun
+from workers.errors import DeviceError
+from workers.hypervisors import GuestSpec, driver_for
+from workers.ssh import SSHSession
+
+State = VirtualMachine.State
+logger = logging.getLogger(__name__)
+
+
+class RouteNotExported(DeviceError):
+    """The node's BIRD did not export the VM's route to its route reflectors."""
+
+
+def guest_spec(vm: VirtualMachine) -> GuestSpec:
+    addresses = {ip.family: ip.address for ip in vm.ip_addresses.all()}
+    cluster, plan = vm.cluster, vm.plan
+    return GuestSpec(
+        guest_id=str(vm.pk),
+        vcpus=plan.vcpus,
+        memory_mb=plan.memory_mb,
+        disk_gb=plan.disk_gb,
+        ipv4=addresses[4],
+        ipv6=addresses.get(6, ""),
+        vnet=vm.vnet_name,
+        gateway_ipv4=cluster.gateway_ipv4,
+        gateway_ipv6=cluster.gateway_ipv6 or "",
+        gateway_mac=cluster.gateway_mac,
+        guest_mac=vm.mac_address,
+    )
+
+
+def _load(run: JobRun) -> VirtualMachine:
+    return VirtualMachine.objects.select_related("cluster", "plan", "node").get(
+        pk=run.job.target_id
+    )
+
+
+def vm_create(run: JobRun) -> None:
+    """ip_allocate → place → hypervisor_create → network_attach → node_apply_bird →
+    verify_export; on a final failure everything is undone and the IP released."""
+    vm = _load(run)
+    if vm.state == State.RUNNING:
+        return
+    vm_set_state(vm, State.PROVISIONING)
+    try:
+        _vm_create_steps(run, vm)
+    except Exception as exc:
+        if run.will_retry(exc):
+            raise
+        _undo_vm_create(run, vm)
+        raise
+    vm_set_state(vm, State.RUNNING)
+
+
+def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
+    with run.step("ip_allocate") as step:
+        had = list(vm.ip_addresses.values_list("address", flat=True))
+        ipv4 = ip_allocate(cluster=vm.cluster, vm=vm, family=4)
+        if vm.cluster.networks.filter(family=6, pools__isnull=False).exists():
+            ip_allocate(cluster=vm.cluster, vm=vm, family=6)
+        got = list(vm.ip_addresses.values_list("address", flat=True))
+        (step.skip if had else step.log)(f"addresses: {', '.join(got)} (IPv4 {ipv4.address})")
+    with run.step("place") as step:
+        placed = bool(vm.node_id)
+        vm = vm_place(vm)
+        vm.refresh_from_db()
+        (step.skip if placed else step.log)(f"node {vm.node.name}, interface {vm.vnet_name}")
+    node, spec = vm.node, guest_spec(vm)
+    driver = driver_for(node.hypervisor)
+    with device_lock("node", node.pk), open_session(node) as session:
+        with run.step("hypervisor_create") as step:
+            if driver.exists(session, spec):
+                step.skip(f"{driver.name} guest {spec.guest_id} already exists")
+            else:
+                driver.create(session, spec)
+                step.log(f"{driver.name} guest {spec.guest_id} created")
+        with run.step("network_attach") as step:
+            driver.attach_network(session, spec)
+            driver.start(session, spec)
+            step.log(f"{spec.vnet} is {spec.gateway_ipv4} ({spec.gateway_mac})")
+            step.log(f"route {spec.ipv4}/32 dev {spec.vnet}")
+        apply_node_bird(run, session, node)
+        with run.step("verify_export") as step:
+            step.log(verify_export(session, node, spec.ipv4))
+
+
+def verify_export(session: SSHSession, node: Node, ipv4: str) -> str:
+    """Wait until the node exports `ipv4`/32 on every Established RR session (one at least)."""
+    rrs = [rr_peer(rr).protocol for rr in node.cluster.route_reflectors.order_by("pk")]
+    paths = bird_paths(node)
+    deadline = time.monotonic() + settings.FABRIC_VERIFY_TIMEOUT
+    while True:
+        exported, down = [], []
+        for protocol in rrs:
+            out = session.run(
+                f"birdc -s {paths.socket} show route {ipv4}/32 export {protocol}", check=False
+            ).stdout
+            (exported if f"{ipv4}/32" in out else down).append(protocol)
+        if exported and (not down or time.monotonic() > deadline):
+            note = f"; not exported to {', '.join(down)} (session down)" if down else ""
+            return f"{ipv4}/32 exported to {', '.join(exported)}{note}"
+        if time.monotonic() > deadline:
+            raise RouteNotExported(
+                f"{ipv4}/32 not exported to any route reflector ({', '.join(rrs)})"
+            )
+        time.sleep(0.2)
+
+
+def _undo_vm_create(run: JobRun, vm: VirtualMachine) -> None:
+    """Leave nothing behind: guest, vnet and route removed, BIRD re-applied, IP released."""
+    vm.refresh_from_db()
+    if vm.node_id and vm.ip_addresses.filter(family=4).exists():
+        try:
+            _teardown_on_node(run, vm)
+        except Exception as exc:  # the node may be why we are here
+            logger.warning("could not clean VM %s from node %s: %s", vm.pk, vm.node_id, exc)
+            with run.step("node_cleanup_incomplete") as step:
+                step.log(f"could not clean node {vm.node.name}: {type(exc).__name__}: {exc}")
+    with run.step("ip_release") as step:
+        released = ip_release(vm=vm)
+        step.log(f"released {', '.join(released) or 'no addresses'}")
+    VirtualMachine.objects.filter(pk=vm.pk).update(node=None, vnet_name="")
+    vm.refresh_from_db()
+    vm_set_state(vm, State.FAILED)
+
+
+def _teardown_on_node(run: JobRun, vm: VirtualMachine) -> None:
+    node, spec = vm.node, guest_spec(vm)
+    driver = driver_for(node.hypervisor)
+    with device_lock("node", node.pk), open_session(node) as session:
+        with run.step("network_detach") as step:
+            driver.detach_network(session, spec)
+            step.log(f"{spec.vnet} and {spec.ipv4}/32 removed")
+        VirtualMachine.objects.filter(pk=vm.pk).update(state=State.DELETING)
+        apply_node_bird(run, session, node)
+        with run.step("hypervisor_delete"):
+            driver.delete(session, spec)
+
+
+def vm_delete(run: JobRun) -> None:
+    """network_detach → node_apply_bird → hypervisor_delete → ip_release → deleted."""
+    vm = _load(run)
+    if vm.state == State.DELETED:
+        return
+    vm_set_state(vm, State.DELETING)
+    if vm.node_id and vm.ip_addresses.filter(family=4).exists():
+        _teardown_on_node(run, vm)
+    with run.step("ip_release") as step:
+        released = ip_release(vm=vm)
+        step.log(f"released {', '.join(released) or 'nothing (already released)'}")
+    vm.refresh_from_db()
+    vm_set_state(vm, State.DELETED)
+
+
+def _power(run: JobRun, *, start: bool) -> None:
+    vm = _load(run)
+    target = State.RUNNING if start else State.STOPPED
+    if vm.state == target:
+        return
+    spec, driver = guest_spec(vm), driver_for(vm.node.hypervisor)
+    step_name = "hypervisor_start" if start else "hypervisor_stop"
+    with device_lock("node", vm.node_id), open_session(vm.node) as session, run.step(step_name):
+        (driver.start if start else driver.stop)(session, spec)
+    vm_set_state(vm, target)
+
+
+def vm_start(run: JobRun) -> None:
+    _power(run, start=True)
+
+
+def vm_stop(run: JobRun) -> None:
+    _power(run, start=False)

@@ -1,0 +1,117 @@
+"""Fabric workflows: converge nodes and route reflectors to the database's desired state.
+
+Each function is the body of one Job (see apps/jobs/runner.py): it records its steps and
+is safe to run again after a crash or a retry.
+"""
+
+import time
+
+from django.conf import settings
+
+from apps.fabric.connections import bird_paths, open_session
+from apps.fabric.models import Node, RouteReflector
+from apps.fabric.selectors import node_bird_config, route_reflector_bird_config, rr_peer
+from apps.jobs.locks import device_lock
+from apps.jobs.runner import JobRun, StepLog
+from workers import node_setup
+from workers.bird_remote import ApplyResult, apply_config, show_protocols
+from workers.errors import DeviceError
+from workers.render import render_node_bird, render_route_reflector_bird
+from workers.ssh import SSHSession
+
+
+class SessionsNotEstablished(DeviceError):
+    """BGP sessions did not reach Established in time."""
+
+
+def log_apply(step: StepLog, result: ApplyResult) -> None:
+    if not result.changed and not result.started:
+        step.skip("bird.conf already up to date")
+        return
+    step.log("bird.conf replaced" if result.changed else "bird.conf unchanged")
+    if result.started:
+        step.log("BIRD was not running: started")
+    kept = [n for n, p in result.protocols_before.items() if p.established]
+    step.log(f"sessions established before: {len(kept)}; reset by this change: "
+             f"{', '.join(result.sessions_reset) or 'none'}")  # fmt: skip
+
+
+def apply_node_bird(run: JobRun, session: SSHSession, node: Node) -> None:
+    with run.step("node_apply_bird") as step:
+        log_apply(
+            step, apply_config(session, bird_paths(node), render_node_bird(node_bird_config(node)))
+        )
+
+
+def apply_route_reflector(run: JobRun, rr: RouteReflector, *, prepare: bool = False) -> None:
+    """Write the RR's bird.conf (and, when `prepare`, first make sure BIRD is there)."""
+    with device_lock("rr", rr.pk), open_session(rr) as session:
+        if prepare:
+            with run.step("rr_prepare") as step:
+                facts = node_setup.gather_facts(session)
+                step.log(f"{facts.get('os')}; {node_setup.ensure_bird(session, facts)}")
+        with run.step("rr_apply_config") as step:
+            step.log(f"route reflector {rr.name}")
+            config = render_route_reflector_bird(route_reflector_bird_config(rr))
+            log_apply(step, apply_config(session, bird_paths(rr), config))
+
+
+def wait_established(session: SSHSession, host, protocols: list[str], *, timeout: float) -> dict:
+    """Poll `birdc show protocols` until every one of `protocols` is Established."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = show_protocols(session, bird_paths(host)) or {}
+        missing = [p for p in protocols if not (p in status and status[p].established)]
+        if not missing:
+            return status
+        if time.monotonic() > deadline:
+            detail = "; ".join(
+                f"{p}: {status[p].info if p in status else 'absent'}" for p in missing
+            )
+            raise SessionsNotEstablished(f"not Established after {timeout:g}s: {detail}")
+        time.sleep(0.5)
+
+
+def node_add(run: JobRun) -> None:
+    """Prepare the node, write its bird.conf, add it to every RR, verify its sessions."""
+    node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
+    Node.objects.filter(pk=node.pk).update(state=Node.State.PROVISIONING)
+    node.state = Node.State.PROVISIONING
+    try:
+        with device_lock("node", node.pk), open_session(node) as session:
+            with run.step("node_connect") as step:
+                step.log(f"connected to {node.ssh_address}:{node.ssh_port}")
+            with run.step("node_prepare") as step:
+                facts = node_setup.gather_facts(session)
+                facts["bird"] = node_setup.ensure_bird(session, facts)
+                node_setup.apply_sysctls(session, persist=node.hypervisor != Node.Hypervisor.NETNS)
+                Node.objects.filter(pk=node.pk).update(facts=facts)
+                step.log(f"{facts.get('os')}; kernel {facts.get('kernel')}; {facts['bird']}")
+            apply_node_bird(run, session, node)
+        for rr in node.cluster.route_reflectors.order_by("pk"):
+            apply_route_reflector(run, rr)
+        with run.step("node_verify_sessions") as step, open_session(node) as session:
+            expected = [rr_peer(rr).protocol for rr in node.cluster.route_reflectors.all()]
+            wait_established(session, node, expected, timeout=settings.FABRIC_VERIFY_TIMEOUT)
+            step.log(f"Established with {len(expected)} route reflector(s)")
+    except Exception as exc:
+        if not run.will_retry(exc):
+            Node.objects.filter(pk=node.pk).update(state=Node.State.FAILED)
+        raise
+    Node.objects.filter(pk=node.pk).update(state=Node.State.READY)
+
+
+def node_remove(run: JobRun) -> None:
+    """Take the node out of every RR's config, then forget it."""
+    node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
+    with run.step("check_empty"):
+        remaining = node.virtual_machines.exclude(state="deleted").count()
+        if remaining:
+            raise DeviceError(f"node {node} still has {remaining} VM(s); delete or move them")
+    Node.objects.filter(pk=node.pk).update(state=Node.State.REMOVING)
+    for rr in node.cluster.route_reflectors.order_by("pk"):
+        apply_route_reflector(run, rr)
+    with run.step("node_forget") as step:
+        node.virtual_machines.update(node=None)
+        node.delete()
+        step.log(f"node {node.name} removed")

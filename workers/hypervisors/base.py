@@ -1,0 +1,64 @@
+"""What every hypervisor driver does, and the plain data it is given."""
+
+import shlex
+from dataclasses import dataclass
+from typing import Protocol
+
+from workers.ssh import SSHSession
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """A VM or container as a driver sees it. `vnet` is the node-side interface."""
+
+    guest_id: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    ipv4: str
+    vnet: str
+    gateway_ipv4: str
+    gateway_mac: str
+    guest_mac: str
+    ipv6: str = ""
+    gateway_ipv6: str = ""
+
+
+class HypervisorDriver(Protocol):
+    """Create, start, stop and delete guests on a node over its SSH session; idempotent."""
+
+    name: str
+
+    def create(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    def attach_network(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    def detach_network(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    def start(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    def stop(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    def delete(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    def exists(self, session: SSHSession, guest: GuestSpec) -> bool: ...
+
+
+def host_side_routing(guest: GuestSpec) -> list[str]:
+    """Shell lines that make `guest.vnet` the guest's gateway and route its /32 there.
+
+    The same for every driver: the vnet carries the cluster gateway IP and MAC, answers
+    ARP for the guest (proxy_arp), and the node routes the guest's addresses to it.
+    """
+    vnet = shlex.quote(guest.vnet)
+    lines = [
+        f"ip link set {vnet} address {guest.gateway_mac}",
+        f"ip addr replace {guest.gateway_ipv4}/32 dev {vnet}",
+        f"sysctl -qw net.ipv4.conf.{guest.vnet}.proxy_arp=1 net.ipv4.conf.{guest.vnet}.rp_filter=0",
+        f"ip link set {vnet} up",
+        f"ip route replace {guest.ipv4}/32 dev {vnet}",
+    ]
+    if guest.ipv6:
+        if guest.gateway_ipv6:
+            lines.append(f"ip -6 addr replace {guest.gateway_ipv6}/64 dev {vnet} nodad")
+        lines.append(f"ip -6 route replace {guest.ipv6}/128 dev {vnet}")
+    return lines
+
+
+def run_script(session: SSHSession, lines: list[str]) -> None:
+    """Run shell lines as one `set -e` script over the session (one round trip)."""
+    session.run("sh -ec " + shlex.quote("\n".join(lines)))

@@ -1,0 +1,68 @@
+"""The lab's hypervisor: a "VM" is a network namespace behind a veth pair.
+
+It proves the routing (vnet with the cluster gateway IP/MAC, /32 dev vnet, the guest's
+default route via the gateway onlink) with real kernels, without a real guest OS.
+"""
+
+import shlex
+
+from workers.hypervisors.base import GuestSpec, host_side_routing, run_script
+from workers.ssh import SSHSession
+
+NAMESPACE_PREFIX = "fabvm-"
+
+
+def namespace(guest: GuestSpec) -> str:
+    return f"{NAMESPACE_PREFIX}{guest.guest_id}"
+
+
+class NetnsDriver:
+    name = "netns"
+
+    def exists(self, session: SSHSession, guest: GuestSpec) -> bool:
+        return session.run(f"test -e /run/netns/{namespace(guest)}", check=False).ok
+
+    def create(self, session: SSHSession, guest: GuestSpec) -> None:
+        ns = namespace(guest)
+        run_script(
+            session, [f"test -e /run/netns/{ns} || ip netns add {ns}", f"ip -n {ns} link set lo up"]
+        )
+
+    def attach_network(self, session: SSHSession, guest: GuestSpec) -> None:
+        ns, vnet = namespace(guest), shlex.quote(guest.vnet)
+        lines = [
+            f"ip link show {vnet} >/dev/null 2>&1 || "
+            f"ip link add {vnet} type veth peer name eth0 netns {ns}",
+            *host_side_routing(guest),
+            f"ip -n {ns} link set eth0 address {guest.guest_mac}",
+            f"ip -n {ns} addr replace {guest.ipv4}/32 dev eth0",
+            f"ip -n {ns} link set eth0 up",
+            f"ip -n {ns} route replace default via {guest.gateway_ipv4} dev eth0 onlink",
+        ]
+        if guest.ipv6:
+            lines.append(f"ip -n {ns} -6 addr replace {guest.ipv6}/128 dev eth0 nodad")
+            if guest.gateway_ipv6:
+                lines.append(
+                    f"ip -n {ns} -6 route replace default via {guest.gateway_ipv6} dev eth0"
+                )
+        run_script(session, lines)
+
+    def detach_network(self, session: SSHSession, guest: GuestSpec) -> None:
+        vnet = shlex.quote(guest.vnet)
+        run_script(
+            session,
+            [
+                f"ip route del {guest.ipv4}/32 dev {vnet} 2>/dev/null || true",
+                f"ip link del {vnet} 2>/dev/null || true",
+            ],
+        )
+
+    def start(self, session: SSHSession, guest: GuestSpec) -> None:
+        run_script(session, [f"ip -n {namespace(guest)} link set eth0 up"])
+
+    def stop(self, session: SSHSession, guest: GuestSpec) -> None:
+        run_script(session, [f"ip -n {namespace(guest)} link set eth0 down"])
+
+    def delete(self, session: SSHSession, guest: GuestSpec) -> None:
+        ns = namespace(guest)
+        run_script(session, [f"test ! -e /run/netns/{ns} || ip netns del {ns}"])
