@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.compute.models import Plan, VirtualMachine
 from apps.fabric.models import Cluster, Node
+from apps.ipam.services import cluster_has_pool, ip_allocate
 from apps.jobs.models import Job
 from apps.jobs.services import job_start
 from apps.tenancy.models import Tenant
@@ -27,10 +28,14 @@ def vm_order(
     description: str = "",
     created_by=None,
 ) -> VirtualMachine:
-    """Record an order for a VM; the `vm_create` workflow builds it.
+    """Record an order for a VM, give it its addresses, and queue `vm_create`.
+
+    The addresses are taken here, in the order's transaction, so an exhausted pool is
+    reported to whoever ordered and nothing is saved.
 
     Raises:
         ValidationError: naming the field (name taken, inactive plan, quota reached...).
+        PoolExhausted: no free address in the cluster's pools.
     """
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     errors = {}
@@ -50,6 +55,9 @@ def vm_order(
     )
     vm.full_clean()
     vm.save()
+    ip_allocate(cluster=cluster, vm=vm, family=4)
+    if cluster_has_pool(cluster, family=6):
+        ip_allocate(cluster=cluster, vm=vm, family=6)
     job_start(kind=Job.Kind.VM_CREATE, target=vm, tenant=tenant, created_by=created_by)
     return vm
 

@@ -11,7 +11,7 @@ from apps.fabric.connections import bird_paths, open_session
 from apps.fabric.models import Node
 from apps.fabric.selectors import rr_peer
 from apps.fabric.workflows import apply_node_bird
-from apps.ipam.services import ip_allocate, ip_release
+from apps.ipam.services import cluster_has_pool, ip_allocate, ip_release
 from apps.jobs.locks import device_lock
 from apps.jobs.runner import JobRun
 from workers.errors import DeviceError
@@ -71,7 +71,7 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
     with run.step("ip_allocate") as step:
         had = list(vm.ip_addresses.values_list("address", flat=True))
         ipv4 = ip_allocate(cluster=vm.cluster, vm=vm, family=4)
-        if vm.cluster.networks.filter(family=6, pools__isnull=False).exists():
+        if cluster_has_pool(vm.cluster, family=6):
             ip_allocate(cluster=vm.cluster, vm=vm, family=6)
         got = list(vm.ip_addresses.values_list("address", flat=True))
         (step.skip if had else step.log)(f"addresses: {', '.join(got)} (IPv4 {ipv4.address})")

@@ -9,14 +9,26 @@ import time
 from django.conf import settings
 
 from apps.fabric.connections import bird_paths, open_session
-from apps.fabric.models import Node, RouteReflector
-from apps.fabric.selectors import node_bird_config, route_reflector_bird_config, rr_peer
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.selectors import (
+    ANNOUNCED_VM_STATES,
+    border_gateway_config,
+    node_bird_config,
+    route_reflector_bird_config,
+    rr_peer,
+)
+from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
 from apps.jobs.runner import JobRun, StepLog
 from workers import node_setup
 from workers.bird_remote import ApplyResult, apply_config, show_protocols
-from workers.errors import DeviceError
-from workers.render import render_node_bird, render_route_reflector_bird
+from workers.errors import DeviceError, JunosVerifyFailed
+from workers.junos import BgpGroupState, JunosSession, JunosTarget
+from workers.render import (
+    render_border_gateway_junos,
+    render_node_bird,
+    render_route_reflector_bird,
+)
 from workers.ssh import SSHSession
 
 
@@ -115,3 +127,123 @@ def node_remove(run: JobRun) -> None:
         node.virtual_machines.update(node=None)
         node.delete()
         step.log(f"node {node.name} removed")
+
+
+def junos_target(bgw: BorderGateway) -> JunosTarget:
+    return JunosTarget(
+        host=bgw.mgmt_host,
+        port=bgw.mgmt_port,
+        username=bgw.username,
+        password=bgw.password,
+        private_key=bgw.ssh_private_key,
+        timeout=settings.FABRIC_SSH_CONNECT_TIMEOUT * 3,
+    )
+
+
+def expected_prefix_count(cluster: Cluster) -> int:
+    """VM addresses the border gateway should accept from each route reflector."""
+    return IPAddress.objects.filter(
+        vm__cluster=cluster, vm__state__in=ANNOUNCED_VM_STATES, vm__node__isnull=False
+    ).count()
+
+
+def wait_bgp_group(junos: JunosSession, bgw: BorderGateway, *, timeout: float) -> BgpGroupState:
+    """Poll the group until every RR is Established and each sends the expected prefixes."""
+    neighbors = set(bgw.cluster.route_reflectors.values_list("peering_ip", flat=True))
+    expected = expected_prefix_count(bgw.cluster) * len(neighbors)
+    deadline = time.monotonic() + timeout
+    while True:
+        state = junos.bgp_group(bgw.bgp_group)
+        ok = (
+            state.exists
+            and set(state.peers) == neighbors
+            and state.established == len(neighbors)
+            and state.accepted_prefixes >= expected
+        )
+        if ok:
+            return state
+        if time.monotonic() > deadline:
+            raise JunosVerifyFailed(
+                f"group {bgw.bgp_group}: expected {len(neighbors)} Established peers "
+                f"({', '.join(sorted(neighbors))}) and {expected} accepted prefixes; the router "
+                f"shows {state.established}/{state.total_peers} Established, "
+                f"{state.accepted_prefixes} accepted:\n{state.raw.strip()}"
+            )
+        time.sleep(1)
+
+
+def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
+    """bgw_render → bgw_load → bgw_commit_check → bgw_commit_confirmed → bgw_verify →
+    bgw_confirm; a failed verification rolls back instead of confirming."""
+    BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.SYNCING)
+    cluster = bgw.cluster
+    try:
+        with run.step("bgw_render") as step:
+            lines = render_border_gateway_junos(border_gateway_config(bgw))
+            step.log("\n".join(lines))
+        with device_lock("bgw", bgw.pk), JunosSession(junos_target(bgw)) as junos:
+            with run.step("bgw_load") as step:
+                diff = junos.load(lines).strip()
+                step.log(diff or "no difference: the router already has this configuration")
+            if not diff:
+                junos.discard()
+            else:
+                with run.step("bgw_commit_check") as step:
+                    step.log(junos.commit_check().strip())
+                with run.step("bgw_commit_confirmed") as step:
+                    step.log(junos.commit_confirmed(cluster.commit_confirm_minutes).strip())
+            with run.step("bgw_verify") as step:
+                try:
+                    state = wait_bgp_group(junos, bgw, timeout=settings.FABRIC_VERIFY_TIMEOUT)
+                except JunosVerifyFailed as exc:
+                    if diff:
+                        step.log(_roll_back(junos, cluster.commit_confirm_minutes))
+                    raise exc
+                step.log(state.raw.strip())
+            if diff:
+                with run.step("bgw_confirm") as step:
+                    step.log(junos.confirm().strip())
+    except Exception as exc:
+        if not run.will_retry(exc):
+            BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.FAILED)
+        raise
+    BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.IN_SYNC)
+
+
+def _roll_back(junos: JunosSession, minutes: int) -> str:
+    try:
+        return f"verification failed: rolled back now (rollback 1 + commit)\n{junos.rollback()}"
+    except Exception as exc:  # the router's own timer still undoes the commit
+        return (
+            f"verification failed; rollback 1 failed too ({exc}): the router rolls back by "
+            f"itself when the {minutes}-minute commit confirmed expires"
+        )
+
+
+def border_gateway_sync(run: JobRun) -> None:
+    bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
+    sync_border_gateway(run, bgw)
+
+
+def cluster_provision(run: JobRun) -> None:
+    """For each RR: rr_prepare, rr_apply_config, rr_verify; then the border gateway."""
+    cluster = Cluster.objects.get(pk=run.job.target_id)
+    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
+    try:
+        for rr in cluster.route_reflectors.order_by("pk"):
+            RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.PROVISIONING)
+            apply_route_reflector(run, rr, prepare=True)
+            with run.step("rr_verify") as step, open_session(rr) as session:
+                protocols = show_protocols(session, bird_paths(rr))
+                if protocols is None:
+                    raise SessionsNotEstablished(f"BIRD on {rr.name} is not answering")
+                step.log(", ".join(f"{n} {p.state} {p.info}".strip() for n, p in protocols.items()))
+            RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.READY)
+        bgw = BorderGateway.objects.filter(cluster=cluster).first()
+        if bgw:
+            sync_border_gateway(run, bgw)
+    except Exception as exc:
+        if not run.will_retry(exc):
+            Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.FAILED)
+        raise
+    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)

@@ -46,6 +46,10 @@ def _first_free(pool: IPPool, excluded: netaddr.IPSet) -> int | None:
     return None
 
 
+def cluster_has_pool(cluster, *, family: int) -> bool:
+    return IPPool.objects.filter(network__cluster=cluster, network__family=family).exists()
+
+
 def ip_allocate(*, cluster, vm, family: int = 4) -> IPAddress:
     """Give `vm` a free address of `family` from the cluster's pools.
 

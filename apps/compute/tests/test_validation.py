@@ -15,8 +15,10 @@ from tests.factories import (
     build_plan,
     build_vm,
     make_cluster,
+    make_network,
     make_node,
     make_plan,
+    make_pool,
     make_tenant,
     make_vm,
 )
@@ -178,7 +180,9 @@ def _order_fails(*, field: str, fragments: tuple[str, ...] = (), **order) -> Non
 @pytest.fixture
 def order():
     """Valid arguments for vm_order, to be changed one at a time."""
-    return {"tenant": make_tenant(), "plan": make_plan(), "cluster": make_cluster()}
+    cluster = make_cluster()
+    make_pool(network=make_network(cluster=cluster))
+    return {"tenant": make_tenant(), "plan": make_plan(), "cluster": cluster}
 
 
 def test_vm_order_records_a_valid_order(order):
