@@ -14,9 +14,12 @@ Only this machine's namespaces and loopback ever see a packet.
 import contextlib
 import json
 import os
+import re
+import secrets
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,6 +72,14 @@ class Lab:
     asn: int
     root_address: str
     hosts: dict[str, LabHost] = field(default_factory=dict)
+    junos_port: int = 0
+    junos_username: str = "lab"
+    junos_password: str = ""
+    junos_minute_seconds: float = 60.0
+
+    @property
+    def junos_dir(self) -> str:
+        return f"{self.dir}/junos"
 
     @property
     def ssh_key_path(self) -> str:
@@ -134,7 +145,7 @@ def _is_up(lab: Lab) -> bool:
     for host in lab.hosts.values():
         if host.role != "core" and not _pid_alive(host.sshd_pidfile):
             return False
-    return _pid_alive(lab.core.bird_pidfile)
+    return _pid_alive(lab.core.bird_pidfile) and _pid_alive(f"{lab.junos_dir}/junos-sim.pid")
 
 
 def _pid_alive(pidfile: str) -> bool:
@@ -154,8 +165,13 @@ def lab_up(
     underlay: str = "198.51.100.0/24",
     public: str = "203.0.113.0/24",
     asn: int = 65000,
+    junos_minute_seconds: float = 60.0,
 ) -> Lab:
-    """Bring the lab up (idempotent: an intact lab with the same shape is reused)."""
+    """Bring the lab up (idempotent: an intact lab with the same shape is reused).
+
+    The border gateway's management plane is the project's Junos simulator on
+    127.0.0.1:`lab.junos_port`; one Junos "minute" lasts `junos_minute_seconds`.
+    """
     directory = Path(directory)
     if (directory / "lab.json").exists():
         lab = Lab.load(directory)
@@ -167,7 +183,9 @@ def lab_up(
     root_link = f"{prefix}-root"
     _check_underlay_is_free(net, root_link)
     directory.mkdir(parents=True, exist_ok=True)
-    lab = Lab(prefix, str(directory), underlay, public, asn, root_address=str(net[254]))
+    lab = Lab(prefix, str(directory), underlay, public, asn, root_address=str(net[254]),
+              junos_password=secrets.token_urlsafe(12),
+              junos_minute_seconds=junos_minute_seconds)  # fmt: skip
     lab.hosts["core"] = _host(lab, "core", "core", str(net[1]))
     for i in range(1, route_reflectors + 1):
         lab.hosts[f"rr{i}"] = _host(lab, f"rr{i}", "rr", str(net[1 + i]))
@@ -210,6 +228,8 @@ def _build(lab: Lab, net: netaddr.IPNetwork, root_link: str) -> None:
     sh(f"ip addr add {lab.root_address}/{net.prefixlen} dev {root_link}")
     sh(f"ip link set {root_link} up")
     _start_core_bird(lab)
+    _start_junos_simulator(lab)
+    lab.save()
     _wait_for_ssh(lab)
 
 
@@ -255,7 +275,10 @@ def _start_sshd(lab: Lab, host: LabHost) -> None:
             ]
         )
     )
-    sh(f"ip netns exec {host.namespace} /usr/sbin/sshd -f {config} -E {host.dir}/sshd.log")
+    # nsenter joins only the network namespace: sessions keep the machine's mount namespace,
+    # so namespaces they create (the netns driver's VMs) are visible to everyone.
+    sshd = f"/usr/sbin/sshd -f {config} -E {host.dir}/sshd.log"
+    sh(f"nsenter --net=/run/netns/{host.namespace} {sshd}")
 
 
 CORE_BIRD_CONF = """\
@@ -300,6 +323,30 @@ def _start_core_bird(lab: Lab) -> None:
         f"ip netns exec {core.namespace} bird -c {core.bird_conf} -s {core.bird_socket} "
         f"-P {core.bird_pidfile}"
     )
+
+
+def _start_junos_simulator(lab: Lab, timeout: float = 20.0) -> None:
+    """The border gateway's CLI: `python -m lab.junos_sim`, reporting the core BIRD's state."""
+    Path(lab.junos_dir).mkdir(parents=True, exist_ok=True)
+    log_path = Path(lab.junos_dir, "junos-sim.log")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "lab.junos_sim", "--listen", "127.0.0.1", "--port", "0",
+                "--username", lab.junos_username, "--password", lab.junos_password,
+                "--state-dir", lab.junos_dir, "--minute-seconds", str(lab.junos_minute_seconds),
+                "--birdc-socket", lab.core.bird_socket, "--hostname", f"{lab.prefix}-mx",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )  # fmt: skip
+    Path(lab.junos_dir, "junos-sim.pid").write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + timeout
+    while not (ready := re.search(r"^ready (\d+)$", log_path.read_text(), re.M)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise LabError(f"the Junos simulator did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.05)
+    lab.junos_port = int(ready[1])
 
 
 def _wait_for_ssh(lab: Lab, timeout: float = 10.0) -> None:

@@ -56,7 +56,8 @@ def parse_bgp_group_detail(output: str) -> BgpGroupState:
     if not counts:
         return BgpGroupState(exists=False, raw=output)
     accepted = sum(int(n) for n in re.findall(r"Accepted prefixes:\s*(\d+)", output))
-    peers = re.findall(r"^\s*([0-9a-fA-F.:]+)\+\d+\s*$", output, flags=re.MULTILINE)
+    # Junos prints an Established peer as ADDRESS+PORT and any other peer as ADDRESS.
+    peers = re.findall(r"^\s*([0-9a-fA-F.:]*[.:][0-9a-fA-F.:]*)(?:\+\d+)?\s*$", output, re.M)
     return BgpGroupState(
         exists=True,
         total_peers=int(counts[1]),

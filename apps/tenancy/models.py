@@ -85,3 +85,78 @@ class Membership(models.Model):
             )
         if self.role == Role.TENANT_USER and not self.tenant_id:
             raise ValidationError({"tenant": "A tenant user needs a tenant."})
+
+
+class ApiKey(models.Model):
+    """A secret for `Authorization: Bearer <key>`; only its SHA-256 hash is stored.
+
+    A user key acts as its user (with that user's memberships). A tenant key acts for one
+    tenant with the role it was given (tenant user or read-only). Revoked keys stay for
+    the record and are refused.
+    """
+
+    TENANT_KEY_ROLES = (Role.TENANT_USER, Role.READ_ONLY)
+
+    name = models.CharField(max_length=63, validators=[validate_config_description])
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="The first characters of the key, to tell keys apart."
+    )
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+    )
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    role = models.CharField(
+        max_length=16,
+        choices=Role.choices,
+        blank=True,
+        help_text="For tenant keys: tenant user or read-only. User keys act as their user.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(tenant__isnull=True) & Q(role=""))
+                | (
+                    Q(user__isnull=True)
+                    & Q(tenant__isnull=False)
+                    & Q(role__in=["tenant_user", "read_only"])
+                ),
+                name="apikey_user_xor_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def clean(self) -> None:
+        if self.user_id and self.tenant_id:
+            raise ValidationError({"tenant": "A key belongs to a user or to a tenant, not both."})
+        if not self.user_id and not self.tenant_id:
+            raise ValidationError({"tenant": "Give the tenant (or the user) the key acts for."})
+        if self.tenant_id and self.role not in self.TENANT_KEY_ROLES:
+            raise ValidationError({"role": "A tenant key is a tenant user or read-only key."})
+        if self.user_id and self.role:
+            raise ValidationError({"role": "A user key acts as its user: leave the role empty."})
