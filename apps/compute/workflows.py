@@ -2,17 +2,17 @@
 
 import logging
 import time
+from contextlib import ExitStack
 
 from django.conf import settings
 
 from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_place, vm_set_state
-from apps.fabric.connections import bird_paths, open_session
+from apps.fabric.connections import bird_paths, connect
 from apps.fabric.models import Node
 from apps.fabric.selectors import rr_peer
 from apps.fabric.workflows import apply_node_bird
 from apps.ipam.services import cluster_has_pool, ip_allocate, ip_release
-from apps.jobs.locks import device_lock
 from apps.jobs.runner import JobRun
 from workers.errors import DeviceError
 from workers.hypervisors import GuestSpec, driver_for
@@ -82,8 +82,9 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
         (step.skip if placed else step.log)(f"node {vm.node.name}, interface {vm.vnet_name}")
     node, spec = vm.node, guest_spec(vm)
     driver = driver_for(node.hypervisor)
-    with device_lock("node", node.pk), open_session(node) as session:
+    with ExitStack() as stack:
         with run.step("hypervisor_create") as step:
+            session = connect(stack, node)
             if driver.exists(session, spec):
                 step.skip(f"{driver.name} guest {spec.guest_id} already exists")
             else:
@@ -142,8 +143,9 @@ def _undo_vm_create(run: JobRun, vm: VirtualMachine) -> None:
 def _teardown_on_node(run: JobRun, vm: VirtualMachine) -> None:
     node, spec = vm.node, guest_spec(vm)
     driver = driver_for(node.hypervisor)
-    with device_lock("node", node.pk), open_session(node) as session:
+    with ExitStack() as stack:
         with run.step("network_detach") as step:
+            session = connect(stack, node)
             driver.detach_network(session, spec)
             step.log(f"{spec.vnet} and {spec.ipv4}/32 removed")
         VirtualMachine.objects.filter(pk=vm.pk).update(state=State.DELETING)
@@ -173,9 +175,8 @@ def _power(run: JobRun, *, start: bool) -> None:
     if vm.state == target:
         return
     spec, driver = guest_spec(vm), driver_for(vm.node.hypervisor)
-    step_name = "hypervisor_start" if start else "hypervisor_stop"
-    with device_lock("node", vm.node_id), open_session(vm.node) as session, run.step(step_name):
-        (driver.start if start else driver.stop)(session, spec)
+    with ExitStack() as stack, run.step("hypervisor_start" if start else "hypervisor_stop"):
+        (driver.start if start else driver.stop)(connect(stack, vm.node), spec)
     vm_set_state(vm, target)
 
 

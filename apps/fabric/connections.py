@@ -1,7 +1,7 @@
 """How workflows reach devices: SSH targets and BIRD paths from the database."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from django.conf import settings
 
@@ -35,3 +35,15 @@ def open_session(host: BirdHost) -> Iterator[SSHSession]:
             host.ssh_host_key = session.observed_host_key
             type(host).objects.filter(pk=host.pk).update(ssh_host_key=host.ssh_host_key)
         yield session
+
+
+def connect(stack: ExitStack, host: BirdHost) -> SSHSession:
+    """Take `host`'s device lock and open a session to it, both held until `stack` closes.
+
+    Called inside a job step, so that a busy or unreachable device fails that step.
+    """
+    from apps.jobs.locks import device_lock
+
+    kind = "rr" if host._meta.model_name == "routereflector" else host._meta.model_name
+    stack.enter_context(device_lock(kind, host.pk))
+    return stack.enter_context(open_session(host))

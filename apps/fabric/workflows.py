@@ -5,10 +5,11 @@ is safe to run again after a crash or a retry.
 """
 
 import time
+from contextlib import ExitStack
 
 from django.conf import settings
 
-from apps.fabric.connections import bird_paths, open_session
+from apps.fabric.connections import bird_paths, connect, open_session
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
     ANNOUNCED_VM_STATES,
@@ -57,13 +58,15 @@ def apply_node_bird(run: JobRun, session: SSHSession, node: Node) -> None:
 
 def apply_route_reflector(run: JobRun, rr: RouteReflector, *, prepare: bool = False) -> None:
     """Write the RR's bird.conf (and, when `prepare`, first make sure BIRD is there)."""
-    with device_lock("rr", rr.pk), open_session(rr) as session:
+    with ExitStack() as stack:
         if prepare:
             with run.step("rr_prepare") as step:
+                session = connect(stack, rr)
                 facts = node_setup.gather_facts(session)
                 step.log(f"{facts.get('os')}; {node_setup.ensure_bird(session, facts)}")
         with run.step("rr_apply_config") as step:
             step.log(f"route reflector {rr.name}")
+            session = session if prepare else connect(stack, rr)
             config = render_route_reflector_bird(route_reflector_bird_config(rr))
             log_apply(step, apply_config(session, bird_paths(rr), config))
 
@@ -90,8 +93,9 @@ def node_add(run: JobRun) -> None:
     Node.objects.filter(pk=node.pk).update(state=Node.State.PROVISIONING)
     node.state = Node.State.PROVISIONING
     try:
-        with device_lock("node", node.pk), open_session(node) as session:
+        with ExitStack() as stack:
             with run.step("node_connect") as step:
+                session = connect(stack, node)
                 step.log(f"connected to {node.ssh_address}:{node.ssh_port}")
             with run.step("node_prepare") as step:
                 facts = node_setup.gather_facts(session)
@@ -181,8 +185,10 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
         with run.step("bgw_render") as step:
             lines = render_border_gateway_junos(border_gateway_config(bgw))
             step.log("\n".join(lines))
-        with device_lock("bgw", bgw.pk), JunosSession(junos_target(bgw)) as junos:
+        with ExitStack() as stack:
             with run.step("bgw_load") as step:
+                stack.enter_context(device_lock("bgw", bgw.pk))
+                junos = stack.enter_context(JunosSession(junos_target(bgw)))
                 diff = junos.load(lines).strip()
                 step.log(diff or "no difference: the router already has this configuration")
             if not diff:

@@ -11,59 +11,21 @@ import pytest
 
 from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_delete_start, vm_order
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
-from apps.fabric.services import cluster_provision_start, node_create
+from apps.fabric.services import cluster_provision_start
 from apps.ipam.models import IPAddress
-from apps.jobs.models import Job
 from tests.conftest import wait_for
-from tests.e2e.conftest import birdc, core_routes, ping
-from tests.factories import make_cluster, make_network, make_plan, make_pool, make_tenant
+from tests.e2e.conftest import (
+    add_node,
+    assert_succeeded,
+    birdc,
+    build_cluster,
+    core_routes,
+    ping,
+    wait_job,
+)
+from tests.factories import make_plan, make_tenant
 
 pytestmark = [pytest.mark.lab, pytest.mark.django_db(transaction=True)]
-
-
-def wait_job(job_or_target, kind: str | None = None, timeout: float = 120) -> Job:
-    def done():
-        if isinstance(job_or_target, Job):
-            query = Job.objects.filter(pk=job_or_target.pk)
-        else:
-            query = Job.objects.filter(target_id=job_or_target.pk, kind=kind)
-        return query.filter(state__in=["succeeded", "failed"]).order_by("-pk").first()
-
-    job = wait_for(done, timeout=timeout, interval=0.2, message=f"job {kind} did not finish")
-    return job
-
-
-def assert_succeeded(job: Job) -> None:
-    steps = "\n".join(f"  {s.name}: {s.state} {s.output.strip()[-300:]}" for s in job.steps.all())
-    assert job.state == "succeeded", f"{job} failed: {job.error}\n{steps}"
-
-
-def build_cluster(lab) -> Cluster:
-    cluster = make_cluster(name="lab", bgp_asn=lab.asn, bgp_community=f"{lab.asn}:100")
-    make_pool(network=make_network(cluster=cluster, prefix=lab.public),
-              first="203.0.113.10", last="203.0.113.20")  # fmt: skip
-    BorderGateway.objects.create(
-        cluster=cluster, name="mx1", mgmt_host="127.0.0.1", mgmt_port=lab.junos_port,
-        username=lab.junos_username, password=lab.junos_password,
-        peering_ip=lab.core.address, peer_asn=lab.asn,
-    )  # fmt: skip
-    for rr in lab.by_role("rr"):
-        RouteReflector.objects.create(
-            cluster=cluster, name=rr.name, peering_ip=rr.address,
-            ssh_private_key=lab.ssh_private_key,
-            bird_config_path=rr.bird_conf, bird_socket_path=rr.bird_socket,
-        )  # fmt: skip
-    return cluster
-
-
-def add_node(lab, cluster: Cluster, name: str) -> Node:
-    host = lab.hosts[name]
-    return node_create(
-        cluster=cluster, name=name, underlay_ip=host.address, hypervisor="netns",
-        ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-        bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
-    )  # fmt: skip
 
 
 def protocol_since(lab, host: str) -> dict[str, str]:

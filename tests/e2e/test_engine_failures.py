@@ -1,0 +1,200 @@
+"""Failure paths of the engine, against the real lab: each ends in a defined state.
+
+Workflows run in this test process through run_job (the code a worker runs), except
+where Celery's retries are the point; then the real worker process runs them.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apps.compute.models import VirtualMachine
+from apps.compute.services import vm_order
+from apps.compute.workflows import vm_create
+from apps.fabric.connections import bird_paths
+from apps.fabric.models import Node, RouteReflector
+from apps.fabric.workflows import border_gateway_sync, cluster_provision, node_add
+from apps.ipam.models import IPAddress, Network
+from apps.jobs.models import Job
+from apps.jobs.runner import run_job
+from apps.jobs.services import job_create
+from tests.e2e.conftest import assert_succeeded, build_cluster, wait_job
+from tests.factories import make_plan, make_tenant
+from workers import bird_remote
+from workers.bird_remote import apply_config, show_protocols
+from workers.errors import BirdConfigInvalid
+from workers.ssh import SSHSession, SSHTarget
+
+pytestmark = pytest.mark.lab
+
+
+def run_inline(kind: str, target, workflow) -> Job:
+    job = job_create(kind=kind, target=target)
+    run_job(job.pk, workflow)
+    job.refresh_from_db()
+    return job
+
+
+def lab_session(lab, name: str) -> SSHSession:
+    host = lab.hosts[name]
+    return SSHSession(SSHTarget(host=host.address, private_key=lab.ssh_private_key))
+
+
+@pytest.fixture
+def ready_cluster(lab, db):
+    """A provisioned cluster (RRs, border gateway) with node1 ready, built in-process."""
+    cluster = build_cluster(lab)
+    assert_succeeded(run_inline("cluster_provision", cluster, cluster_provision))
+    host = lab.hosts["node1"]
+    node = Node.objects.create(
+        cluster=cluster, name="node1", underlay_ip=host.address, hypervisor="netns",
+        ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
+        bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
+    )  # fmt: skip
+    assert_succeeded(run_inline("node_add", node, node_add))
+    return cluster
+
+
+def test_invalid_config_never_reaches_bird_and_the_old_one_keeps_running(lab, monkeypatch):
+    rr = lab.hosts["rr2"]
+    paths = bird_paths(
+        RouteReflector(bird_config_path=rr.bird_conf, bird_socket_path=rr.bird_socket)
+    )
+    good = f"router id {rr.address};\nprotocol device {{ scan time 10; }}\n"
+    with lab_session(lab, "rr2") as session:
+        apply_config(session, paths, good)
+        running_before = show_protocols(session, paths)
+        working = session.read_file(paths.config)
+
+        broken = good + "protocol bgp broken { neighbor 1.2.3.4 as 65000; local as; }\n"
+        with pytest.raises(BirdConfigInvalid, match="bird.conf:3"):
+            apply_config(session, paths, broken)  # refused by bird -p on this machine
+        monkeypatch.setattr(bird_remote, "check_config", lambda text: None)
+        with pytest.raises(BirdConfigInvalid, match="bird.conf:3"):
+            apply_config(session, paths, broken)  # refused by bird -p on the host
+
+        assert session.read_file(paths.config) == working
+        assert session.run(f"ls -a {rr.dir}").stdout.count("fabric-new") == 0
+        assert show_protocols(session, paths) == running_before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_node_is_retried_then_the_vm_fails_and_its_ip_is_released(
+    lab, celery_worker_process
+):
+    cluster = build_cluster(lab)
+    Node.objects.create(
+        cluster=cluster, name="ghost", underlay_ip="198.18.0.99", ssh_port=2, hypervisor="netns",
+        ssh_private_key=lab.ssh_private_key, vcpus=8, memory_mb=16384, disk_gb=200,
+        state=Node.State.READY,
+    )  # fmt: skip
+    vm = vm_order(tenant=make_tenant(), plan=make_plan(), cluster=cluster, name="doomed")
+    assert IPAddress.objects.filter(vm=vm).count() == 1
+
+    job = wait_job(vm, "vm_create", timeout=120)
+
+    assert job.state == "failed"
+    assert job.attempts == 3  # the first try and FABRIC_TASK_MAX_RETRIES=2 retries
+    assert job.error.startswith("step hypervisor_create failed: NodeUnreachable")
+    vm.refresh_from_db()
+    assert vm.state == "failed" and vm.node is None
+    assert not IPAddress.objects.filter(vm=vm).exists()
+    last = [s.name for s in job.steps.filter(attempt=3)]
+    assert last[-1] == "ip_release" and "node_cleanup_incomplete" in last
+
+
+def _committed(lab) -> list[str]:
+    return json.loads(Path(lab.junos_dir, "committed.json").read_text())
+
+
+def _events(lab) -> list[str]:
+    return [e["event"] for e in json.loads(Path(lab.junos_dir, "events.json").read_text())]
+
+
+def test_commit_check_failure_commits_nothing(lab, ready_cluster):
+    bgw = ready_cluster.border_gateway
+    Network.objects.create(cluster=ready_cluster, prefix="192.0.2.0/24")
+    before, switch = _committed(lab), Path(lab.junos_dir, "fail-commit-check")
+    switch.touch()
+    try:
+        job = run_inline("border_gateway_sync", bgw, border_gateway_sync)
+    finally:
+        switch.unlink()
+    assert job.state == "failed"
+    assert job.error.startswith("step bgw_commit_check failed: JunosCommitFailed")
+    assert "192.0.2.0/24" in job.steps.get(name="bgw_load").output  # the diff was shown
+    assert _committed(lab) == before
+    assert _events(lab)[-1] == "commit_check_failed"
+    bgw.refresh_from_db()
+    assert bgw.state == "failed"
+
+
+def test_failed_verification_rolls_back_instead_of_confirming(lab, ready_cluster):
+    bgw = ready_cluster.border_gateway
+    RouteReflector.objects.create(
+        cluster=ready_cluster,
+        name="rr-phantom",
+        peering_ip="198.18.0.9",
+        ssh_private_key=lab.ssh_private_key,
+    )  # a neighbor that will never be Established
+    before = _committed(lab)
+
+    job = run_inline("border_gateway_sync", bgw, border_gateway_sync)
+
+    assert job.state == "failed"
+    assert job.error.startswith("step bgw_verify failed: JunosVerifyFailed")
+    verify = job.steps.get(name="bgw_verify").output
+    assert "rolled back now" in verify and "198.18.0.9" in verify
+    assert "bgw_confirm" not in [s.name for s in job.steps.all()]
+    assert _events(lab)[-3:] == ["commit_confirmed", "rollback", "commit"]
+    assert _committed(lab) == before
+
+
+def test_rerun_of_a_half_done_vm_create_completes_without_duplicates(
+    lab, ready_cluster, monkeypatch
+):
+    vm = vm_order(tenant=make_tenant(), plan=make_plan(), cluster=ready_cluster, name="phoenix")
+    job = Job.objects.get(target_id=vm.pk, kind="vm_create")
+
+    class WorkerKilled(BaseException):
+        pass
+
+    def crash(*args, **kwargs):
+        raise WorkerKilled
+
+    import apps.compute.workflows as workflows
+
+    monkeypatch.setattr(workflows, "verify_export", crash)
+    with pytest.raises(WorkerKilled):
+        run_job(job.pk, vm_create)  # dies after the route and BIRD are in place
+    monkeypatch.undo()
+    job.refresh_from_db()
+    assert job.state == "running"
+
+    run_job(job.pk, vm_create)
+
+    job.refresh_from_db()
+    vm.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    assert vm.state == "running"
+    second = {s.name: s.state for s in job.steps.filter(attempt=2)}
+    assert second["ip_allocate"] == second["place"] == second["hypervisor_create"] == "skipped"
+    assert second["node_apply_bird"] == "skipped"  # bird.conf was already right
+    address = vm.ip_addresses.get().address
+    assert IPAddress.objects.filter(vm=vm).count() == 1
+    node = lab.hosts["node1"]
+    links = node.run("ip -o link show").stdout
+    assert links.count(f"{vm.vnet_name}@") == 1
+    assert node.run("ip route show").stdout.count(f"{address} dev {vm.vnet_name}") == 1
+    assert Path(node.bird_conf).read_text().count(f"route {address}/32") == 1
+    assert VirtualMachine.objects.filter(name="phoenix").count() == 1
+
+
+def test_sync_with_nothing_to_change_commits_nothing(lab, ready_cluster):
+    events_before = _events(lab)
+    job = run_inline("border_gateway_sync", ready_cluster.border_gateway, border_gateway_sync)
+    assert_succeeded(job)
+    assert "no difference" in job.steps.get(name="bgw_load").output
+    assert [s.name for s in job.steps.all()] == ["bgw_render", "bgw_load", "bgw_verify"]
+    assert _events(lab) == events_before
