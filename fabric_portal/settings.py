@@ -42,11 +42,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "apps.tenancy",
     "apps.fabric",
     "apps.ipam",
     "apps.compute",
     "apps.jobs",
+    "apps.billing",
 ]
 
 MIDDLEWARE = [
@@ -126,10 +128,47 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so an anonymous request answers 401 with `WWW-Authenticate: Bearer`.
+        "apps.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.api.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "apps.api.pagination.Pagination",
+    "EXCEPTION_HANDLER": "apps.api.exceptions.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Fabric Portal API",
+    "DESCRIPTION": (
+        "Tenants, plans, clusters and their devices, networks and addresses, VMs, jobs and "
+        "usage of an IP-fabric cloud. Authenticate with `Authorization: Bearer <API key>` "
+        "(or a portal session). Every 4xx answer has the body "
+        '`{"error": {"status", "code", "message", "fields"}}`. Writes that start work '
+        "answer 202 with the object and its `job`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "VmStateEnum": "apps.compute.models.VirtualMachine.State",
+        "PlanKindEnum": "apps.compute.models.Plan.Kind",
+        "ClusterStateEnum": "apps.fabric.models.Cluster.State",
+        "NodeStateEnum": "apps.fabric.models.Node.State",
+        "BorderGatewayStateEnum": "apps.fabric.models.BorderGateway.State",
+        "IpAddressStatusEnum": "apps.ipam.models.IPAddress.Status",
+        "JobStateEnum": "apps.jobs.models.Job.State",
+        "JobKindEnum": "apps.jobs.models.Job.Kind",
+        "JobStepStateEnum": "apps.jobs.models.JobStep.State",
+        "RoleEnum": "apps.tenancy.models.Role",
+        "ApiKeyRoleEnum": "apps.tenancy.models.ApiKey.API_ROLE_CHOICES",
+        "WebhookDeliveryStateEnum": "apps.billing.models.WebhookDelivery.State",
+    },
 }
 
 # Celery: the broker is Redis; Job rows (apps.jobs) are the record of every run.

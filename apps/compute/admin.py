@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.compute.models import Plan, VirtualMachine
+from apps.compute.models import IdempotencyKey, Plan, VirtualMachine
 
 
 @admin.register(Plan)
@@ -18,3 +18,11 @@ class VirtualMachineAdmin(admin.ModelAdmin):
     search_fields = ["name", "tenant__name", "ip_addresses__address"]
     raw_id_fields = ["node"]
     readonly_fields = ["state_changed", "created"]
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    list_display = ["principal", "key", "vm", "response_status", "created"]
+    search_fields = ["principal", "key"]
+    raw_id_fields = ["vm"]
+    readonly_fields = ["request_hash", "response_body", "created"]

@@ -136,3 +136,38 @@ class VirtualMachine(models.Model):
     @property
     def kind(self) -> str:
         return self.plan.kind
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` an API client sent with an order, and what it got back.
+
+    Unique per principal (the user, or the tenant API key) and key: a retried order finds
+    the row and gets the same VM and response instead of a second VM. Two concurrent
+    requests with one key collide on the unique constraint, and the second waits for the
+    first to commit.
+    """
+
+    principal = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    vm = models.ForeignKey(
+        VirtualMachine,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="idempotency_keys",
+    )
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["principal", "key"], name="idempotency_unique_principal_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal}: {self.key}"

@@ -6,7 +6,9 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from apps.compute.models import Plan, VirtualMachine
+from apps.billing.services import usage_record_state
+from apps.compute.models import IdempotencyKey, Plan, VirtualMachine
+from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import Cluster, Node
 from apps.ipam.services import cluster_has_pool, ip_allocate
 from apps.jobs.models import Job
@@ -55,6 +57,7 @@ def vm_order(
     )
     vm.full_clean()
     vm.save()
+    usage_record_state(vm, at=vm.state_changed)
     ip_allocate(cluster=cluster, vm=vm, family=4)
     if cluster_has_pool(cluster, family=6):
         ip_allocate(cluster=cluster, vm=vm, family=6)
@@ -92,9 +95,12 @@ def vm_set_state(vm: VirtualMachine, state: str) -> VirtualMachine:
         return vm
     if not vm.can_transition_to(state):
         raise InvalidTransition(f"VM {vm} cannot go from {vm.state} to {state}.")
+    previous = vm.state
     vm.state = state
     vm.state_changed = timezone.now()
-    vm.save(update_fields=["state", "state_changed"])
+    with transaction.atomic():  # the change and its ledger row, or neither
+        vm.save(update_fields=["state", "state_changed"])
+        usage_record_state(vm, previous_state=previous, at=vm.state_changed)
     return vm
 
 
@@ -168,3 +174,83 @@ def guest_mac(vm_pk: int) -> str:
     """A locally administered unicast MAC derived from the VM's id (unique, stable)."""
     value = vm_pk & 0xFFFFFFFF
     return "02:fa:" + ":".join(f"{(value >> shift) & 0xFF:02x}" for shift in (24, 16, 8, 0))
+
+
+# --- plans and API writes ---------------------------------------------------------------------
+
+
+def plan_create(**fields) -> Plan:
+    return instance_create(Plan, **fields)
+
+
+def plan_update(plan: Plan, **fields) -> Plan:
+    return instance_update(plan, **fields)
+
+
+def plan_delete(plan: Plan) -> None:
+    """Delete a plan no VM was ever built from (ProtectedError otherwise: deactivate it)."""
+    instance_delete(plan)
+
+
+def vm_update(vm: VirtualMachine, *, description: str) -> VirtualMachine:
+    """Change what may change on an existing VM: its description."""
+    return instance_update(vm, description=description)
+
+
+class QuotaExceeded(Exception):
+    """The tenant has as many VMs as its quota allows."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key sent again with a different request."""
+
+
+@transaction.atomic
+def vm_order_idempotent(
+    *, principal: str, key: str, request_hash: str, **order
+) -> tuple[IdempotencyKey, bool]:
+    """`vm_order` at most once per (principal, key): returns (record, created).
+
+    The record is claimed first, in the order's transaction: a concurrent request with the
+    same key waits on the unique constraint until this one commits, then finds the record
+    (created False) with the VM and the response the caller stored with
+    `idempotency_remember`. A failed order rolls the claim back, so the key can be retried.
+
+    Raises:
+        IdempotencyKeyReused: the key was used for a different request.
+        QuotaExceeded, ValidationError, PoolExhausted: as `vm_order`.
+    """
+    record, created = IdempotencyKey.objects.get_or_create(
+        principal=principal, key=key, defaults={"request_hash": request_hash}
+    )
+    if not created:
+        if record.request_hash != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request."
+            )
+        return record, False
+    record.vm = vm_order_checked(**order)
+    record.save(update_fields=["vm"])
+    return record, True
+
+
+def idempotency_remember(*, record: IdempotencyKey, status: int, body) -> None:
+    """Store the response given for the record's first request, to answer retries with."""
+    record.response_status, record.response_body = status, body
+    record.save(update_fields=["response_status", "response_body"])
+
+
+def vm_order_checked(**order) -> VirtualMachine:
+    """`vm_order`, telling a reached quota (QuotaExceeded) from other invalid orders."""
+    tenant = order["tenant"]
+    try:
+        with transaction.atomic():
+            return vm_order(**order)
+    except ValidationError as exc:
+        errors = getattr(exc, "error_dict", {})
+        if set(errors) == {"tenant"}:
+            active = tenant.virtual_machines.exclude(state=VirtualMachine.State.DELETED).count()
+            tenant.refresh_from_db(fields=["max_vms", "is_active"])
+            if tenant.is_active and active >= tenant.max_vms:
+                raise QuotaExceeded(exc.messages[0]) from exc
+        raise

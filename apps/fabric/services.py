@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.jobs.models import Job
 from apps.jobs.services import job_start
@@ -53,3 +54,37 @@ def node_remove_start(*, node: Node, created_by=None) -> Job:
 def route_reflector_create(*, created_by=None, **fields) -> RouteReflector:
     """Record an RR; its config is applied by the next cluster provisioning."""
     return _save(RouteReflector(**fields))
+
+
+# --- plain records (validated with full_clean) -------------------------------------------------
+
+
+def cluster_create(**fields) -> Cluster:
+    return instance_create(Cluster, **fields)
+
+
+def cluster_update(cluster: Cluster, **fields) -> Cluster:
+    """Change a cluster's record; devices follow at the next provisioning or reconcile."""
+    return instance_update(cluster, **fields)
+
+
+def cluster_delete(cluster: Cluster) -> None:
+    """Delete an empty cluster (ProtectedError while it has nodes, RRs, networks or VMs)."""
+    instance_delete(cluster)
+
+
+def node_update(node: Node, **fields) -> Node:
+    return instance_update(node, **fields)
+
+
+def route_reflector_update(rr: RouteReflector, **fields) -> RouteReflector:
+    return instance_update(rr, **fields)
+
+
+def border_gateway_create(**fields) -> BorderGateway:
+    """Record the cluster's border gateway; configured by `border_gateway_sync`."""
+    return instance_create(BorderGateway, **fields)
+
+
+def border_gateway_update(border_gateway: BorderGateway, **fields) -> BorderGateway:
+    return instance_update(border_gateway, **fields)

@@ -6,9 +6,13 @@ collision there (SQLite has no row locks) is retried rather than reported.
 """
 
 import netaddr
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from apps.ipam.models import IPAddress, IPPool, address_key
+from apps.billing.services import usage_record_ip
+from apps.core.services import instance_create, instance_delete, instance_update
+from apps.core.validators import parse_ip
+from apps.ipam.models import IPAddress, IPPool, Network, address_key
 
 SCAN_WINDOW = 256
 COLLISION_RETRIES = 5
@@ -94,6 +98,7 @@ def _allocate_once(*, cluster, vm, family: int) -> IPAddress:
             )
         pool.cursor = ip.key
         pool.save(update_fields=["cursor"])
+        usage_record_ip(ip, vm=vm, assigned=True, at=ip.created)
         return ip
     if not pool_ids:
         raise PoolExhausted(f"Cluster {cluster} has no IPv{family} pool.")
@@ -105,5 +110,67 @@ def ip_release(*, vm) -> list[str]:
     with transaction.atomic():
         addresses = list(IPAddress.objects.select_for_update().filter(vm=vm))
         released = [ip.address for ip in addresses]
+        for ip in addresses:
+            usage_record_ip(ip, vm=vm, assigned=False)
         IPAddress.objects.filter(pk__in=[ip.pk for ip in addresses]).delete()
     return released
+
+
+# --- networks, pools and reservations (operator records) ----------------------------------------
+
+
+class AddressInUse(Exception):
+    """The address is allocated to a VM; only its VM's teardown gives it back."""
+
+
+def network_create(**fields) -> Network:
+    return instance_create(Network, **fields)
+
+
+def network_update(network: Network, **fields) -> Network:
+    return instance_update(network, **fields)
+
+
+def network_delete(network: Network) -> None:
+    instance_delete(network)
+
+
+def pool_create(**fields) -> IPPool:
+    return instance_create(IPPool, **fields)
+
+
+def pool_update(pool: IPPool, **fields) -> IPPool:
+    return instance_update(pool, **fields)
+
+
+def pool_delete(pool: IPPool) -> None:
+    instance_delete(pool)
+
+
+def ip_reserve(*, pool: IPPool, address: str, status: str, description: str = "") -> IPAddress:
+    """Take `address` out of `pool` (reserved or quarantined): it is never handed to a VM."""
+    if status == IPAddress.Status.ALLOCATED:
+        raise ValidationError({"status": "Addresses are allocated by ordering a VM."})
+    ip = IPAddress(pool=pool, address=address, status=status, description=description)
+    parsed = netaddr.IPAddress(address) if parse_ip(address) else None
+    if parsed is not None:
+        ip.family, ip.key = parsed.version, address_key(parsed)
+    ip.full_clean()
+    ip.save()
+    return ip
+
+
+def ip_update(ip: IPAddress, **fields) -> IPAddress:
+    """Change a reserved or quarantined address (status between those two, description)."""
+    if ip.status == IPAddress.Status.ALLOCATED:
+        raise AddressInUse(f"{ip.address} is allocated to VM {ip.vm}.")
+    if fields.get("status") == IPAddress.Status.ALLOCATED:
+        raise ValidationError({"status": "Addresses are allocated by ordering a VM."})
+    return instance_update(ip, **fields)
+
+
+def ip_unreserve(ip: IPAddress) -> None:
+    """Give a reserved or quarantined address back to its pool."""
+    if ip.status == IPAddress.Status.ALLOCATED:
+        raise AddressInUse(f"{ip.address} is allocated to VM {ip.vm}; delete the VM instead.")
+    instance_delete(ip)

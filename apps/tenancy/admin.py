@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.tenancy.models import Membership, Tenant
+from apps.tenancy.models import ApiKey, Membership, Tenant
 
 
 class MembershipInline(admin.TabularInline):
@@ -24,3 +24,27 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["user", "tenant"]
     search_fields = ["user__username", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created through the API (the secret is shown once); here they are read."""
+
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "tenant",
+        "role",
+        "created",
+        "last_used",
+        "revoked_at",
+    ]
+    list_filter = ["role"]
+    list_select_related = ["user", "tenant"]
+    search_fields = ["name", "prefix", "user__username", "tenant__name"]
+    readonly_fields = ["prefix", "created", "last_used", "revoked_at"]
+    exclude = ["hashed_key"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

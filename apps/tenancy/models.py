@@ -96,10 +96,14 @@ class ApiKey(models.Model):
     """
 
     TENANT_KEY_ROLES = (Role.TENANT_USER, Role.READ_ONLY)
+    TENANT_KEY_ROLES_CHOICES = [(r.value, r.label) for r in TENANT_KEY_ROLES]
+    API_ROLE_CHOICES = [("", "(user key)"), *TENANT_KEY_ROLES_CHOICES]
 
     name = models.CharField(max_length=63, validators=[validate_config_description])
     prefix = models.CharField(
-        max_length=16, editable=False, help_text="The first characters of the key, to tell keys apart."
+        max_length=16,
+        editable=False,
+        help_text="The first characters of the key, to tell keys apart.",
     )
     hashed_key = models.CharField(max_length=64, unique=True, editable=False)
     user = models.ForeignKey(

@@ -1,0 +1,116 @@
+"""Base classes of every API view: authentication, roles, tenant scoping, filters, services."""
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import filters, mixins, status, viewsets
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from apps.api.access import Access, get_access
+from apps.api.filters import NoNullCharacters
+from apps.api.permissions import Policy, RolePermission
+
+
+class JsonErrorsMixin:
+    """Errors are JSON, whatever representation (e.g. CSV) the request asked for."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400 and isinstance(response, Response):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class TenantScopedMixin:
+    """Objects of tenants the principal does not act for are not in the queryset (→ 404).
+
+    `tenant_field` is the lookup from the model to its tenant ("tenant", "vm__tenant",
+    "pk" for tenants themselves); None for platform resources seen by every allowed role.
+    """
+
+    tenant_field: str | None = None
+
+    @property
+    def access(self) -> Access:
+        return get_access(self.request)
+
+    def scope(self, queryset):
+        if getattr(self, "swagger_fake_view", False):
+            return queryset
+        if self.tenant_field and not self.access.sees_all_tenants:
+            queryset = queryset.filter(**{f"{self.tenant_field}__in": self.access.tenant_ids()})
+        return queryset
+
+    def get_queryset(self):
+        return self.scope(super().get_queryset())
+
+    def object_tenant_id(self, obj) -> int | None:
+        """The tenant an object belongs to (what write permissions are checked against)."""
+        if not self.tenant_field:
+            return None
+        if self.tenant_field == "pk":
+            return obj.pk
+        *path, last = self.tenant_field.split("__")
+        for name in path:
+            obj = getattr(obj, name, None)
+            if obj is None:
+                return None
+        return getattr(obj, f"{last}_id", None)
+
+
+class ApiViewSet(JsonErrorsMixin, TenantScopedMixin, viewsets.GenericViewSet):
+    """Read-only by default: list and retrieve come from ReadMixins."""
+
+    policy = Policy()
+    permission_classes = [RolePermission]
+    filter_backends = [
+        NoNullCharacters,
+        DjangoFilterBackend,
+        filters.SearchFilter,
+        filters.OrderingFilter,
+    ]
+    ordering_fields: list[str] = ["id"]
+    search_fields: list[str] = []
+    extra_errors: dict[str, tuple[int, ...]] = {}
+
+    def acting_user(self):
+        """The Django user to record as `created_by` (None for tenant keys)."""
+        return self.access.user
+
+
+class ServiceWritesMixin:
+    """Create, update and delete through the app's service functions (full_clean inside).
+
+    Set `create_service`, `update_service`, `delete_service` with staticmethod(...).
+    """
+
+    create_service = None
+    update_service = None
+    delete_service = None
+
+    def perform_create(self, serializer):
+        serializer.instance = self.create_service(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = self.update_service(serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        self.delete_service(instance)
+
+
+class ReadMixins(mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    pass
+
+
+class CrudMixins(
+    ServiceWritesMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+):
+    pass
+
+
+def accepted(data: dict) -> Response:
+    return Response(data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,190 @@
+"""Writes for billing: append to the usage ledger, queue and deliver signed webhooks."""
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
+from apps.core.services import instance_create, instance_delete, instance_update
+
+WEBHOOK_EVENT_VM_STATE = "vm.state_changed"
+SIGNATURE_HEADER = "X-Fabric-Signature"
+TIMESTAMP_HEADER = "X-Fabric-Timestamp"
+
+
+def webhook_max_attempts() -> int:
+    return getattr(settings, "FABRIC_WEBHOOK_MAX_ATTEMPTS", 8)
+
+
+def webhook_timeout() -> float:
+    return getattr(settings, "FABRIC_WEBHOOK_TIMEOUT", 10.0)
+
+
+# --- the ledger ------------------------------------------------------------------------------
+
+
+def _snapshot(vm) -> dict:
+    plan = vm.plan
+    return {
+        "tenant_id": vm.tenant_id,
+        "vm_id": vm.pk,
+        "plan_id": plan.pk,
+        "plan_name": plan.name,
+        "kind": plan.kind,
+    }
+
+
+def usage_record_state(vm, *, previous_state: str = "", at: datetime | None = None) -> UsageEvent:
+    """Append "`vm` is now in `vm.state`" to the ledger and queue the webhooks for it."""
+    event = UsageEvent.objects.create(
+        **_snapshot(vm),
+        event_type=UsageEvent.Type.STATE,
+        state=vm.state,
+        previous_state=previous_state or "",
+        at=at or timezone.now(),
+    )
+    webhooks_queue(event=event, vm=vm)
+    return event
+
+
+def usage_record_ip(ip, *, vm, assigned: bool, at: datetime | None = None) -> UsageEvent:
+    """Append "address `ip` was assigned to / released from `vm`" to the ledger."""
+    return UsageEvent.objects.create(
+        **_snapshot(vm),
+        event_type=UsageEvent.Type.IP_ASSIGNED if assigned else UsageEvent.Type.IP_RELEASED,
+        address=ip.address,
+        family=ip.family,
+        at=at or timezone.now(),
+    )
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+def webhook_endpoint_create(*, secret: str = "", **fields) -> WebhookEndpoint:
+    """Create an endpoint; without a secret one is generated (shown once by the API)."""
+    return instance_create(
+        WebhookEndpoint, secret=secret or "whsec_" + secrets.token_urlsafe(32), **fields
+    )
+
+
+def webhook_endpoint_update(endpoint: WebhookEndpoint, **fields) -> WebhookEndpoint:
+    return instance_update(endpoint, **fields)
+
+
+def webhook_endpoint_delete(endpoint: WebhookEndpoint) -> None:
+    instance_delete(endpoint)
+
+
+def webhook_body(event: UsageEvent, vm) -> str:
+    payload = {
+        "id": f"evt_{event.pk}",
+        "type": WEBHOOK_EVENT_VM_STATE,
+        "created": event.at,
+        "data": {
+            "vm": {
+                "id": vm.pk,
+                "name": vm.name,
+                "tenant": vm.tenant_id,
+                "cluster": vm.cluster_id,
+                "plan": event.plan_id,
+                "plan_name": event.plan_name,
+                "kind": event.kind,
+                "state": event.state,
+                "previous_state": event.previous_state or None,
+            }
+        },
+    }
+    return json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"))
+
+
+def webhooks_queue(*, event: UsageEvent, vm) -> list[WebhookDelivery]:
+    """One delivery per active endpoint of the VM's tenant (or of every tenant), queued
+    for sending once the surrounding transaction commits."""
+    endpoints = WebhookEndpoint.objects.filter(is_active=True).filter(
+        Q(tenant_id=event.tenant_id) | Q(tenant__isnull=True)
+    )
+    endpoints = list(endpoints.values_list("pk", flat=True))
+    if not endpoints:
+        return []
+    body = webhook_body(event, vm)
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint_id=pk, event=event, event_type=WEBHOOK_EVENT_VM_STATE, body=body)
+        for pk in endpoints
+    )
+    from apps.billing.tasks import deliver_webhook_task
+
+    for delivery in deliveries:
+        transaction.on_commit(lambda pk=delivery.pk: deliver_webhook_task.delay(pk))
+    return deliveries
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    """The value of X-Fabric-Signature: `sha256=` and the hex HMAC-SHA256 of the body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # a 3xx is an answer like any other non-2xx: not delivered
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> bool:
+    """Send a delivery once. Returns True when it needs no more attempts (delivered, gave
+    up, or gone), False when it should be retried."""
+    delivery = (
+        WebhookDelivery.objects.select_related("endpoint")
+        .filter(pk=delivery_id, state=WebhookDelivery.State.PENDING)
+        .first()
+    )
+    if delivery is None:
+        return True
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        delivery.state, delivery.last_error = WebhookDelivery.State.FAILED, "endpoint disabled"
+        delivery.save(update_fields=["state", "last_error"])
+        return True
+    body = delivery.body.encode()
+    request = urllib.request.Request(  # noqa: S310 - the URL validator allows http(s) only
+        endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "fabric-portal-webhooks/1",
+            SIGNATURE_HEADER: webhook_signature(endpoint.secret, body),
+            TIMESTAMP_HEADER: str(int(time.time())),
+            "X-Fabric-Event": delivery.event_type,
+            "X-Fabric-Delivery": str(delivery.pk),
+        },
+    )
+    delivery.attempts += 1
+    status, error = None, ""
+    try:
+        with _opener.open(request, timeout=webhook_timeout()) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    delivery.last_status, delivery.last_error = status, error
+    if status is not None and 200 <= status < 300:
+        delivery.state, delivery.delivered_at = WebhookDelivery.State.DELIVERED, timezone.now()
+    elif final_attempt:
+        delivery.state = WebhookDelivery.State.FAILED
+    delivery.save(update_fields=["attempts", "last_status", "last_error", "state", "delivered_at"])
+    return delivery.state != WebhookDelivery.State.PENDING

@@ -1,0 +1,89 @@
+from rest_framework import serializers
+
+from apps.api.serializers import CreateOnlyFieldsMixin, JobLinkSerializer
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+
+CREDENTIALS = {"write_only": True, "required": False, "style": {"input_type": "password"}}
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Cluster
+        fields = [
+            "id", "name", "description", "network_type", "virtualization", "bgp_asn",
+            "bgp_community", "gateway_ipv4", "gateway_ipv6", "gateway_mac",
+            "commit_confirm_minutes", "state", "created",
+        ]  # fmt: skip
+        read_only_fields = ["state", "created"]
+        validators = []
+
+
+class ClusterStartedSerializer(ClusterSerializer):
+    job = JobLinkSerializer(read_only=True)
+
+    class Meta(ClusterSerializer.Meta):
+        fields = [*ClusterSerializer.Meta.fields, "job"]
+
+
+BIRD_HOST_FIELDS = [
+    "id", "cluster", "name", "description", "ssh_host", "ssh_port", "ssh_username",
+    "ssh_password", "ssh_private_key", "ssh_host_key", "bird_config_path", "bird_socket_path",
+    "state", "created",
+]  # fmt: skip
+
+
+class NodeSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
+    """A hypervisor node. SSH credentials are write-only: never shown back."""
+
+    class Meta:
+        model = Node
+        fields = [
+            *BIRD_HOST_FIELDS, "underlay_ip", "hypervisor", "vcpus", "memory_mb", "disk_gb",
+            "facts",
+        ]  # fmt: skip
+        read_only_fields = ["state", "created", "facts"]
+        create_only_fields = ["cluster", "underlay_ip", "hypervisor"]
+        extra_kwargs = {"ssh_password": CREDENTIALS, "ssh_private_key": CREDENTIALS}
+        validators = []
+
+
+class NodeStartedSerializer(NodeSerializer):
+    job = JobLinkSerializer(read_only=True)
+
+    class Meta(NodeSerializer.Meta):
+        fields = [*NodeSerializer.Meta.fields, "job"]
+
+
+class RouteReflectorSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
+    """A route reflector. SSH credentials are write-only: never shown back."""
+
+    class Meta:
+        model = RouteReflector
+        fields = [*BIRD_HOST_FIELDS, "peering_ip"]
+        read_only_fields = ["state", "created"]
+        create_only_fields = ["cluster", "peering_ip"]
+        extra_kwargs = {"ssh_password": CREDENTIALS, "ssh_private_key": CREDENTIALS}
+        validators = []
+
+
+class BorderGatewaySerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
+    """The cluster's Juniper MX. Password and key are write-only: never shown back."""
+
+    class Meta:
+        model = BorderGateway
+        fields = [
+            "id", "cluster", "name", "platform", "mgmt_host", "mgmt_port", "username",
+            "password", "ssh_private_key", "peering_ip", "peer_asn", "bgp_group",
+            "policy_name", "state", "created",
+        ]  # fmt: skip
+        read_only_fields = ["state", "created"]
+        create_only_fields = ["cluster"]
+        extra_kwargs = {"password": CREDENTIALS, "ssh_private_key": CREDENTIALS}
+        validators = []
+
+
+class BorderGatewayStartedSerializer(BorderGatewaySerializer):
+    job = JobLinkSerializer(read_only=True)
+
+    class Meta(BorderGatewaySerializer.Meta):
+        fields = [*BorderGatewaySerializer.Meta.fields, "job"]

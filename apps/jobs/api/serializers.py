@@ -1,0 +1,48 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.jobs.models import Job, JobStep
+
+
+class JobStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobStep
+        fields = ["attempt", "position", "name", "state", "started", "finished", "output"]
+
+
+class JobTargetSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text='e.g. "compute.virtualmachine"')
+    id = serializers.IntegerField()
+    repr = serializers.CharField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    target = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "url", "kind", "state", "target", "tenant", "attempts", "error", "created",
+            "started", "finished",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField())
+    def get_url(self, job: Job) -> str:
+        return f"/api/v1/jobs/{job.pk}/"
+
+    @extend_schema_field(JobTargetSerializer(allow_null=True))
+    def get_target(self, job: Job):
+        if not job.target_type_id:
+            return None
+        ct = job.target_type
+        return {"type": f"{ct.app_label}.{ct.model}", "id": job.target_id, "repr": job.target_repr}
+
+
+class JobDetailSerializer(JobSerializer):
+    """A job with its steps (every attempt) and, when it failed, the error naming the step."""
+
+    steps = JobStepSerializer(many=True, read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "steps"]
