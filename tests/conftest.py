@@ -35,11 +35,6 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "PYTHONUNBUFFERED": "1",
-        # fail fast in tests: few retries, short backoff and verification windows
-        "FABRIC_TASK_MAX_RETRIES": "2",
-        "FABRIC_RETRY_BASE_SECONDS": "0.2",
-        "FABRIC_VERIFY_TIMEOUT": "20",
-        "FABRIC_SSH_CONNECT_TIMEOUT": "3",
     }
     log = log_path.open("w")
     process = subprocess.Popen(

@@ -37,7 +37,7 @@ def lab(tmp_path_factory) -> Lab:
         pytest.skip(missing)
     directory = tmp_path_factory.mktemp("lab")
     lab = lab_up(directory=directory, prefix=LAB_PREFIX, nodes=3, route_reflectors=2,
-                 underlay=LAB_UNDERLAY, junos_minute_seconds=2.0)  # fmt: skip
+                 underlay=LAB_UNDERLAY, junos_minute_seconds=6.0)  # fmt: skip
     yield lab
     lab_down(directory=directory, prefix=LAB_PREFIX)
 
@@ -87,14 +87,15 @@ def assert_succeeded(job: Job) -> None:
     assert job.state == "succeeded", f"{job} failed: {job.error}\n{steps}"
 
 
-def build_cluster(lab) -> Cluster:
+def build_cluster(lab, *, group: str = "VM") -> Cluster:
+    """A cluster on the lab: public network and pool, the simulator as border gateway, RRs."""
     cluster = make_cluster(name="lab", bgp_asn=lab.asn, bgp_community=f"{lab.asn}:100")
     make_pool(network=make_network(cluster=cluster, prefix=lab.public),
               first="203.0.113.10", last="203.0.113.20")  # fmt: skip
     BorderGateway.objects.create(
         cluster=cluster, name="mx1", mgmt_host="127.0.0.1", mgmt_port=lab.junos_port,
         username=lab.junos_username, password=lab.junos_password,
-        peering_ip=lab.core.address, peer_asn=lab.asn,
+        peering_ip=lab.core.address, peer_asn=lab.asn, bgp_group=group, policy_name=group,
     )  # fmt: skip
     for rr in lab.by_role("rr"):
         RouteReflector.objects.create(

@@ -38,14 +38,14 @@ def protocol_since(lab, host: str) -> dict[str, str]:
 
 
 def test_cluster_nodes_and_vms_converge_in_the_lab(lab, celery_worker_process):
-    cluster = build_cluster(lab)
+    cluster = build_cluster(lab, group="VMLAB")  # a group of its own: a real commit
 
     # 1. provisioning: both RRs configured, the border gateway committed and confirmed
     assert_succeeded(wait_job(cluster_provision_start(cluster=cluster)))
     events = [e["event"] for e in json.loads(Path(lab.junos_dir, "events.json").read_text())]
     assert events[-3:] == ["commit_check", "commit_confirmed", "confirmed"]
     committed = "\n".join(json.loads(Path(lab.junos_dir, "committed.json").read_text()))
-    assert "set protocols bgp group VM neighbor 198.18.0.2" in committed
+    assert "set protocols bgp group VMLAB neighbor 198.18.0.2" in committed
     assert "route-filter 203.0.113.0/24 orlonger" in committed
     cluster.refresh_from_db()
     assert cluster.state == "ready"
