@@ -191,6 +191,8 @@ FABRIC_TASK_MAX_RETRIES = env_int("FABRIC_TASK_MAX_RETRIES", 5)
 FABRIC_RETRY_BASE_SECONDS = float(env_str("FABRIC_RETRY_BASE_SECONDS", "5"))
 FABRIC_VERIFY_TIMEOUT = float(env_str("FABRIC_VERIFY_TIMEOUT", "60"))
 FABRIC_CPU_OVERCOMMIT = float(env_str("FABRIC_CPU_OVERCOMMIT", "4"))
+# libvirt domain type: "kvm" on real hosts, "qemu" (software emulation) without VT-x/AMD-V.
+FABRIC_LIBVIRT_DOMAIN_TYPE = env_str("FABRIC_LIBVIRT_DOMAIN_TYPE", "kvm")
 
 LOGGING = {
     "version": 1,

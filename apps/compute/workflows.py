@@ -44,6 +44,13 @@ def guest_spec(vm: VirtualMachine) -> GuestSpec:
     )
 
 
+def node_driver(node: Node):
+    """The hypervisor driver of `node`, with this installation's settings."""
+    if node.hypervisor == Node.Hypervisor.LIBVIRT:
+        return driver_for(node.hypervisor, domain_type=settings.FABRIC_LIBVIRT_DOMAIN_TYPE)
+    return driver_for(node.hypervisor)
+
+
 def _load(run: JobRun) -> VirtualMachine:
     return VirtualMachine.objects.select_related("cluster", "plan", "node").get(
         pk=run.job.target_id
@@ -81,7 +88,7 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
         vm.refresh_from_db()
         (step.skip if placed else step.log)(f"node {vm.node.name}, interface {vm.vnet_name}")
     node, spec = vm.node, guest_spec(vm)
-    driver = driver_for(node.hypervisor)
+    driver = node_driver(node)
     with ExitStack() as stack:
         with run.step("hypervisor_create") as step:
             session = connect(stack, node)
@@ -142,7 +149,7 @@ def _undo_vm_create(run: JobRun, vm: VirtualMachine) -> None:
 
 def _teardown_on_node(run: JobRun, vm: VirtualMachine) -> None:
     node, spec = vm.node, guest_spec(vm)
-    driver = driver_for(node.hypervisor)
+    driver = node_driver(node)
     with ExitStack() as stack:
         with run.step("network_detach") as step:
             session = connect(stack, node)
@@ -174,7 +181,7 @@ def _power(run: JobRun, *, start: bool) -> None:
     target = State.RUNNING if start else State.STOPPED
     if vm.state == target:
         return
-    spec, driver = guest_spec(vm), driver_for(vm.node.hypervisor)
+    spec, driver = guest_spec(vm), node_driver(vm.node)
     with ExitStack() as stack, run.step("hypervisor_start" if start else "hypervisor_stop"):
         (driver.start if start else driver.stop)(connect(stack, vm.node), spec)
     vm_set_state(vm, target)

@@ -22,6 +22,22 @@ class GuestSpec:
     guest_mac: str
     ipv6: str = ""
     gateway_ipv6: str = ""
+    image: "GuestImage | None" = None
+
+    @property
+    def name(self) -> str:
+        """The guest's name on the hypervisor."""
+        return f"fabric-vm-{self.guest_id}"
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    """What a guest boots: a kernel and initrd (direct boot), a disk, or an LXD image alias."""
+
+    kernel: str = ""
+    initrd: str = ""
+    disk: str = ""
+    lxd_alias: str = ""
 
 
 class HypervisorDriver(Protocol):
