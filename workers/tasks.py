@@ -42,6 +42,9 @@ cluster_provision_task = workflow_task(
 border_gateway_sync_task = workflow_task(
     "fabric.border_gateway_sync", "apps.fabric.workflows.border_gateway_sync"
 )
+border_gateway_preview_task = workflow_task(
+    "fabric.border_gateway_preview", "apps.fabric.workflows.border_gateway_preview"
+)
 node_add_task = workflow_task("fabric.node_add", "apps.fabric.workflows.node_add")
 node_remove_task = workflow_task("fabric.node_remove", "apps.fabric.workflows.node_remove")
 vm_create_task = workflow_task("compute.vm_create", "apps.compute.workflows.vm_create")
@@ -53,6 +56,7 @@ TASKS_BY_KIND = {
     "worker_check": worker_check_task,
     "cluster_provision": cluster_provision_task,
     "border_gateway_sync": border_gateway_sync_task,
+    "border_gateway_preview": border_gateway_preview_task,
     "node_add": node_add_task,
     "node_remove": node_remove_task,
     "vm_create": vm_create_task,

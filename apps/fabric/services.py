@@ -32,6 +32,14 @@ def border_gateway_sync_start(*, border_gateway: BorderGateway, created_by=None)
 
 
 @transaction.atomic
+def border_gateway_preview_start(*, border_gateway: BorderGateway, created_by=None) -> Job:
+    """Queue a dry run whose `bgw_compare` step holds the pending `show | compare`."""
+    return job_start(
+        kind=Job.Kind.BORDER_GATEWAY_PREVIEW, target=border_gateway, created_by=created_by
+    )
+
+
+@transaction.atomic
 def node_create(*, created_by=None, **fields) -> Node:
     """Record a node and queue `node_add` (prepare, BIRD, every RR, verify)."""
     node = _save(Node(**fields))

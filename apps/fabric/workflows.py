@@ -226,6 +226,20 @@ def _roll_back(junos: JunosSession, minutes: int) -> str:
         )
 
 
+def border_gateway_preview(run: JobRun) -> None:
+    """A dry run: load the rendered lines, capture `show | compare`, then discard them."""
+    bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
+    with run.step("bgw_render") as step:
+        lines = render_border_gateway_junos(border_gateway_config(bgw))
+        step.log("\n".join(lines))
+    with ExitStack() as stack, run.step("bgw_compare") as step:
+        stack.enter_context(device_lock("bgw", bgw.pk))
+        junos = stack.enter_context(JunosSession(junos_target(bgw)))
+        diff = junos.load(lines).strip()
+        junos.discard()
+        step.log(diff or "no difference: the router already has this configuration")
+
+
 def border_gateway_sync(run: JobRun) -> None:
     bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
     sync_border_gateway(run, bgw)

@@ -20,6 +20,7 @@ class Job(models.Model):
         VM_START = "vm_start", "Start VM"
         VM_STOP = "vm_stop", "Stop VM"
         BORDER_GATEWAY_SYNC = "border_gateway_sync", "Border gateway sync"
+        BORDER_GATEWAY_PREVIEW = "border_gateway_preview", "Border gateway dry run"
         RECONCILE = "reconcile", "Reconcile"
 
     class State(models.TextChoices):

@@ -14,7 +14,12 @@ from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.connections import bird_paths
 from apps.fabric.models import Node, RouteReflector
-from apps.fabric.workflows import border_gateway_sync, cluster_provision, node_add
+from apps.fabric.workflows import (
+    border_gateway_preview,
+    border_gateway_sync,
+    cluster_provision,
+    node_add,
+)
 from apps.ipam.models import IPAddress, Network
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
@@ -206,4 +211,20 @@ def test_sync_with_nothing_to_change_commits_nothing(lab, ready_cluster):
     assert_succeeded(job)
     assert "no difference" in job.steps.get(name="bgw_load").output
     assert [s.name for s in job.steps.all()] == ["bgw_render", "bgw_load", "bgw_verify"]
+    assert not COMMITTING_EVENTS & set(_events(lab)[events_before:])
+
+
+def test_preview_shows_the_pending_diff_and_commits_nothing(lab, ready_cluster):
+    Network.objects.create(cluster=ready_cluster, prefix="192.0.2.0/24")
+    before, events_before = _committed(lab), len(_events(lab))
+
+    job = run_inline("border_gateway_preview", ready_cluster.border_gateway, border_gateway_preview)
+
+    assert_succeeded(job)
+    diff = job.steps.get(name="bgw_compare").output
+    assert (
+        "+ set policy-options policy-statement VM term isp-ipv4 from route-filter "
+        "192.0.2.0/24 orlonger" in diff
+    )
+    assert _committed(lab) == before
     assert not COMMITTING_EVENTS & set(_events(lab)[events_before:])
