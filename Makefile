@@ -1,8 +1,20 @@
-.PHONY: run test lint migrate
+.PHONY: run demo test lint migrate lab-up lab-down
 
 # Start everything locally: Redis, a Celery worker and the web app on 127.0.0.1:8000.
 run:
 	bash scripts/run.sh
+
+# `make run` on the network-namespace lab (root): real BIRD, sshd and the Junos simulator,
+# with a seeded cluster whose VMs are really routed to the lab's core.
+demo:
+	bash scripts/run.sh --lab
+
+# The lab alone (root): namespaces, sshd, BIRD on the core, the Junos simulator.
+lab-up:
+	.venv/bin/python -m lab up $(LAB_ARGS)
+
+lab-down:
+	.venv/bin/python -m lab down
 
 # The whole test suite with its services (what CI runs). Pass pytest args with ARGS="...".
 test:

@@ -5,6 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
+WITH_LAB=""
+[ "${1:-}" = "--lab" ] && WITH_LAB=1
 
 ensure_venv requirements.txt
 export FABRIC_VAR_DIR="${FABRIC_VAR_DIR:-$ROOT/var}"
@@ -32,6 +34,13 @@ fi
 say "Migrating the database"
 "$PY" manage.py migrate --no-input -v 0
 "$PY" manage.py ensure_admin
+if [ -n "$WITH_LAB" ]; then
+  [ "$(id -u)" -eq 0 ] || { say "The lab needs root (network namespaces)."; exit 1; }
+  ensure_debian_packages bird:bird2 /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping
+  say "Bringing the lab up (network namespaces; make lab-down removes it)"
+  "$PY" -m lab up
+  "$PY" manage.py seed_lab
+fi
 
 say "Starting the Celery worker and beat (logs in $FABRIC_VAR_DIR)"
 "$PY" -m celery -A fabric_portal worker --loglevel=INFO >"$FABRIC_VAR_DIR/worker.log" 2>&1 &
