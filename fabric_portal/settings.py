@@ -183,6 +183,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile": {
+        "task": "fabric.reconcile_schedule",
+        "schedule": float(env_str("FABRIC_RECONCILE_SECONDS", "300")),
+    },
+}
 
 # Network automation.
 FABRIC_SSH_HOST_KEY_POLICY = env_str("FABRIC_SSH_HOST_KEY_POLICY", "tofu")  # strict|tofu|insecure

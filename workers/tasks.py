@@ -47,6 +47,7 @@ border_gateway_preview_task = workflow_task(
 )
 node_add_task = workflow_task("fabric.node_add", "apps.fabric.workflows.node_add")
 node_remove_task = workflow_task("fabric.node_remove", "apps.fabric.workflows.node_remove")
+reconcile_task = workflow_task("fabric.reconcile", "apps.fabric.reconcile.reconcile")
 vm_create_task = workflow_task("compute.vm_create", "apps.compute.workflows.vm_create")
 vm_delete_task = workflow_task("compute.vm_delete", "apps.compute.workflows.vm_delete")
 vm_start_task = workflow_task("compute.vm_start", "apps.compute.workflows.vm_start")
@@ -59,8 +60,20 @@ TASKS_BY_KIND = {
     "border_gateway_preview": border_gateway_preview_task,
     "node_add": node_add_task,
     "node_remove": node_remove_task,
+    "reconcile": reconcile_task,
     "vm_create": vm_create_task,
     "vm_delete": vm_delete_task,
     "vm_start": vm_start_task,
     "vm_stop": vm_stop_task,
 }
+
+
+@shared_task(name="fabric.reconcile_schedule")
+def reconcile_schedule() -> int | None:
+    """Beat's entry: queue a `reconcile` job unless one is already queued or running."""
+    from apps.jobs.models import Job
+    from apps.jobs.services import job_start
+
+    if Job.objects.filter(kind=Job.Kind.RECONCILE, state__in=["queued", "running"]).exists():
+        return None
+    return job_start(kind=Job.Kind.RECONCILE).pk

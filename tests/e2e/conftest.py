@@ -8,10 +8,14 @@ import pytest
 
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.services import node_create
+from apps.fabric.workflows import cluster_provision, node_add
 from apps.jobs.models import Job
+from apps.jobs.runner import run_job
+from apps.jobs.services import job_create
 from lab.netns import Lab, lab_down, lab_up
 from tests.conftest import wait_for
 from tests.factories import make_cluster, make_network, make_pool
+from workers.ssh import SSHSession, SSHTarget
 
 LAB_PREFIX = "ft"
 LAB_UNDERLAY = "198.18.0.0/24"
@@ -113,3 +117,30 @@ def add_node(lab, cluster: Cluster, name: str) -> Node:
         ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
         bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
     )  # fmt: skip
+
+
+def run_inline(kind: str, target, workflow) -> Job:
+    job = job_create(kind=kind, target=target)
+    run_job(job.pk, workflow)
+    job.refresh_from_db()
+    return job
+
+
+def lab_session(lab, name: str) -> SSHSession:
+    host = lab.hosts[name]
+    return SSHSession(SSHTarget(host=host.address, private_key=lab.ssh_private_key))
+
+
+@pytest.fixture
+def ready_cluster(lab, db):
+    """A provisioned cluster (RRs, border gateway) with node1 ready, built in-process."""
+    cluster = build_cluster(lab)
+    assert_succeeded(run_inline("cluster_provision", cluster, cluster_provision))
+    host = lab.hosts["node1"]
+    node = Node.objects.create(
+        cluster=cluster, name="node1", underlay_ip=host.address, hypervisor="netns",
+        ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
+        bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
+    )  # fmt: skip
+    assert_succeeded(run_inline("node_add", node, node_add))
+    return cluster

@@ -17,48 +17,23 @@ from apps.fabric.models import Node, RouteReflector
 from apps.fabric.workflows import (
     border_gateway_preview,
     border_gateway_sync,
-    cluster_provision,
-    node_add,
 )
 from apps.ipam.models import IPAddress, Network
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
-from apps.jobs.services import job_create
-from tests.e2e.conftest import assert_succeeded, build_cluster, wait_job
+from tests.e2e.conftest import (
+    assert_succeeded,
+    build_cluster,
+    lab_session,
+    run_inline,
+    wait_job,
+)
 from tests.factories import make_plan, make_tenant
 from workers import bird_remote
 from workers.bird_remote import apply_config, show_protocols
 from workers.errors import BirdConfigInvalid
-from workers.ssh import SSHSession, SSHTarget
 
 pytestmark = pytest.mark.lab
-
-
-def run_inline(kind: str, target, workflow) -> Job:
-    job = job_create(kind=kind, target=target)
-    run_job(job.pk, workflow)
-    job.refresh_from_db()
-    return job
-
-
-def lab_session(lab, name: str) -> SSHSession:
-    host = lab.hosts[name]
-    return SSHSession(SSHTarget(host=host.address, private_key=lab.ssh_private_key))
-
-
-@pytest.fixture
-def ready_cluster(lab, db):
-    """A provisioned cluster (RRs, border gateway) with node1 ready, built in-process."""
-    cluster = build_cluster(lab)
-    assert_succeeded(run_inline("cluster_provision", cluster, cluster_provision))
-    host = lab.hosts["node1"]
-    node = Node.objects.create(
-        cluster=cluster, name="node1", underlay_ip=host.address, hypervisor="netns",
-        ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-        bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
-    )  # fmt: skip
-    assert_succeeded(run_inline("node_add", node, node_add))
-    return cluster
 
 
 def test_invalid_config_never_reaches_bird_and_the_old_one_keeps_running(lab, monkeypatch):
