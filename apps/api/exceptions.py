@@ -122,7 +122,7 @@ def _translate(exc):
             fields={"Idempotency-Key": [str(exc)]},
         )
     if isinstance(exc, ProtectedError):
-        names = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        names = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
         message = f"Still in use by {', '.join(names) or 'other records'}; remove those first."
         return Conflict(message, code="protected")
     if isinstance(exc, DjangoValidationError):

@@ -58,3 +58,22 @@ class AutoSchema(SpectacularAutoSchema):
             response["description"] = ERROR_DESCRIPTIONS[code]
             responses[str(code)] = response
         return responses
+
+
+def blank_or_pattern_any_of(result, generator, request, public):
+    """drf-spectacular describes a blank-allowed field with a pattern as
+    `oneOf: [pattern, maxLength 0]`; "" matches both, which `oneOf` forbids: use anyOf."""
+
+    def walk(node):
+        if isinstance(node, dict):
+            options = node.get("oneOf")
+            if isinstance(options, list) and {"type": "string", "maxLength": 0} in options:
+                node["anyOf"] = node.pop("oneOf")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(result)
+    return result

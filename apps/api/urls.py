@@ -1,6 +1,7 @@
 """/api/v1/: every resource of the REST API (see README "REST API")."""
 
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from apps.billing.api.views import (
@@ -25,6 +26,14 @@ app_name = "api"
 
 class Router(DefaultRouter):
     include_root_view = False
+    include_format_suffixes = False  # `?format=` only: ids like "1.5" reach the view (404)
+
+
+def not_found(request, *args, **kwargs):
+    """Unknown /api/v1/ paths answer in the API's error format too."""
+    body = {"error": {"status": 404, "code": "not_found", "message": "No such API path.",
+                      "fields": {}}}  # fmt: skip
+    return JsonResponse(body, status=404)
 
 
 router = Router()
@@ -48,4 +57,5 @@ router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-
 urlpatterns = [
     path("usage/", UsageView.as_view(), name="usage"),
     *router.urls,
+    re_path(r"^.*$", not_found),
 ]

@@ -62,6 +62,7 @@ class ApiViewSet(JsonErrorsMixin, TenantScopedMixin, viewsets.GenericViewSet):
 
     policy = Policy()
     permission_classes = [RolePermission]
+    lookup_value_regex = "[^/]+"  # any id reaches the view, which answers 404 in JSON
     filter_backends = [
         NoNullCharacters,
         DjangoFilterBackend,

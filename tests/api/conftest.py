@@ -29,6 +29,7 @@ class World:
     plan: object
     clients: dict
     users: dict
+    secrets: dict
 
     def client(self, who: str) -> APIClient:
         return self.clients[who]
@@ -59,15 +60,16 @@ def make_world() -> World:
     make_membership(user=users["alice"], tenant=tenant_a, role="tenant_user")
     make_membership(user=users["bob"], tenant=tenant_b, role="tenant_user")
 
-    clients = {"anonymous": APIClient()}
+    clients, secrets = {"anonymous": APIClient()}, {}
     for who in ("admin", "operator", "alice", "bob"):
-        clients[who] = bearer(api_key_create(name=who, user=users[who])[1])
+        secrets[who] = api_key_create(name=who, user=users[who])[1]
+        clients[who] = bearer(secrets[who])
     clients["alice_ro"] = bearer(api_key_create(name="ro", tenant=tenant_a, role="read_only")[1])
     clients["b_key"] = bearer(api_key_create(name="bk", tenant=tenant_b, role="tenant_user")[1])
     auditor = APIClient()
     auditor.force_login(users["auditor"])
     clients["auditor"] = auditor
-    return World(tenant_a, tenant_b, cluster, plan, clients, users)
+    return World(tenant_a, tenant_b, cluster, plan, clients, users, secrets)
 
 
 @pytest.fixture

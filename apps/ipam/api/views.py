@@ -48,7 +48,7 @@ class IPPoolFilter(filters.FilterSet):
 class IPPoolViewSet(CrudMixins, ApiViewSet):
     """Ranges of a network that VM addresses are taken from."""
 
-    queryset = IPPool.objects.annotate(used=Count("addresses"))
+    queryset = IPPool.objects.annotate(used=Count("addresses")).order_by("network__prefix", "name")
     serializer_class = IPPoolSerializer
     policy = STAFF_READ
     filterset_class = IPPoolFilter
