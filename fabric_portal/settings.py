@@ -192,6 +192,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fabric.reconcile_schedule",
         "schedule": float(env_str("FABRIC_RECONCILE_SECONDS", "300")),
     },
+    "requeue-stale-jobs": {"task": "jobs.requeue_stale", "schedule": 60.0},
 }
 
 # Network automation.
@@ -201,6 +202,12 @@ FABRIC_TASK_MAX_RETRIES = env_int("FABRIC_TASK_MAX_RETRIES", 5)
 FABRIC_RETRY_BASE_SECONDS = float(env_str("FABRIC_RETRY_BASE_SECONDS", "5"))
 FABRIC_VERIFY_TIMEOUT = float(env_str("FABRIC_VERIFY_TIMEOUT", "60"))
 FABRIC_CPU_OVERCOMMIT = float(env_str("FABRIC_CPU_OVERCOMMIT", "4"))
+# One writer per device: how long a lock lives (a killed worker's lock expires after
+# this) and how long a job waits for a busy device before retrying later.
+FABRIC_DEVICE_LOCK_SECONDS = env_int("FABRIC_DEVICE_LOCK_SECONDS", 600)
+FABRIC_DEVICE_LOCK_WAIT_SECONDS = env_int("FABRIC_DEVICE_LOCK_WAIT_SECONDS", 240)
+# Jobs still queued after this long are queued again (a broker that lost its messages).
+FABRIC_REQUEUE_AFTER_SECONDS = env_int("FABRIC_REQUEUE_AFTER_SECONDS", 600)
 # libvirt domain type: "kvm" on real hosts, "qemu" (software emulation) without VT-x/AMD-V.
 FABRIC_LIBVIRT_DOMAIN_TYPE = env_str("FABRIC_LIBVIRT_DOMAIN_TYPE", "kvm")
 

@@ -66,6 +66,20 @@ def start_bird(session: SSHSession, paths: BirdPaths) -> None:
         raise BirdCommandFailed(f"bird did not start: {(result.stderr or result.stdout).strip()}")
 
 
+def _reconfigure(session: SSHSession, paths: BirdPaths, *, restore: str | None) -> None:
+    """`birdc configure`; if BIRD refuses, put `restore` back as the file and raise."""
+    result = _birdc(session, paths, "configure", check=False)
+    if "Reconfigured" in result.stdout or "Reconfiguration in progress" in result.stdout:
+        return
+    if restore is not None:
+        session.write_file_atomic(paths.config, restore)
+    raise BirdCommandFailed(
+        "birdc configure refused the config"
+        + ("; the previous file is back: " if restore is not None else ": ")
+        + (result.stdout + result.stderr).strip()
+    )
+
+
 def apply_config(session: SSHSession, paths: BirdPaths, text: str) -> ApplyResult:
     """Make the host run `text` as its BIRD config; idempotent.
 
@@ -77,6 +91,10 @@ def apply_config(session: SSHSession, paths: BirdPaths, text: str) -> ApplyResul
     current = session.read_file(paths.config)
     before = show_protocols(session, paths)
     if current == text and before is not None:
+        # The file is right, but an apply cut short (SSH dropped after the rename) may have
+        # left BIRD running an older one: reloading an unchanged file costs milliseconds
+        # and resets nothing.
+        _reconfigure(session, paths, restore=None)
         return ApplyResult(changed=False, previous=current, protocols_before=before,
                            protocols_after=before)  # fmt: skip
 
@@ -93,14 +111,7 @@ def apply_config(session: SSHSession, paths: BirdPaths, text: str) -> ApplyResul
         after = show_protocols(session, paths) or {}
         return ApplyResult(changed=current != text, started=True, previous=current,
                            protocols_after=after)  # fmt: skip
-    result = _birdc(session, paths, "configure", check=False)
-    if "Reconfigured" not in result.stdout and "Reconfiguration in progress" not in result.stdout:
-        if current is not None:
-            session.write_file_atomic(paths.config, current)
-        raise BirdCommandFailed(
-            f"birdc configure refused the new config; the previous file is back: "
-            f"{(result.stdout + result.stderr).strip()}"
-        )
+    _reconfigure(session, paths, restore=current)
     after = show_protocols(session, paths) or {}
     return ApplyResult(changed=True, previous=current, protocols_before=before,
                        protocols_after=after)  # fmt: skip

@@ -77,3 +77,11 @@ def reconcile_schedule() -> int | None:
     if Job.objects.filter(kind=Job.Kind.RECONCILE, state__in=["queued", "running"]).exists():
         return None
     return job_start(kind=Job.Kind.RECONCILE).pk
+
+
+@shared_task(name="jobs.requeue_stale")
+def requeue_stale() -> list[int]:
+    """Beat's entry: queue again the jobs whose message never reached a worker."""
+    from apps.jobs.services import job_requeue_stale
+
+    return job_requeue_stale()

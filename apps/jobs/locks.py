@@ -8,9 +8,6 @@ from django.conf import settings
 
 from workers.errors import TransientError
 
-LOCK_TIMEOUT = 300  # seconds; a lock held by a killed worker expires after this
-WAIT_TIMEOUT = 240
-
 
 class DeviceBusy(TransientError):
     """Another job holds the device's lock."""
@@ -21,10 +18,13 @@ def _client() -> redis.Redis:
 
 
 @contextmanager
-def device_lock(kind: str, pk: int, *, wait: float = WAIT_TIMEOUT) -> Iterator[None]:
+def device_lock(kind: str, pk: int, *, wait: float | None = None) -> Iterator[None]:
     """Hold the lock of device `kind`/`pk`; asks for a retry if it stays busy."""
-    lock = _client().lock(f"fabric:device-lock:{kind}:{pk}", timeout=LOCK_TIMEOUT,
-                          blocking_timeout=wait)  # fmt: skip
+    lock = _client().lock(
+        f"fabric:device-lock:{kind}:{pk}",
+        timeout=settings.FABRIC_DEVICE_LOCK_SECONDS,  # a killed worker's lock expires
+        blocking_timeout=wait if wait is not None else settings.FABRIC_DEVICE_LOCK_WAIT_SECONDS,
+    )
     if not lock.acquire():
         raise DeviceBusy(f"{kind} {pk} is busy with another job")
     try:

@@ -3,9 +3,12 @@
 import os
 import platform
 import socket
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.utils import timezone
 
 from apps.jobs.models import Job
 from apps.jobs.runner import JobRun
@@ -36,6 +39,22 @@ def job_start(*, kind: str, target=None, tenant=None, created_by=None) -> Job:
     job = job_create(kind=kind, target=target, tenant=tenant, created_by=created_by)
     job_enqueue(job)
     return job
+
+
+def job_requeue_stale(*, older_than: float | None = None) -> list[int]:
+    """Queue again every job still `queued` after `older_than` seconds; returns their ids.
+
+    Safe: run_job locks the job row and skips finished jobs, so a message that was only
+    late, not lost, runs once.
+    """
+    age = older_than if older_than is not None else settings.FABRIC_REQUEUE_AFTER_SECONDS
+    stale = Job.objects.filter(
+        state=Job.State.QUEUED, created__lt=timezone.now() - timedelta(seconds=age)
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    for job in stale:
+        job_enqueue(job)
+    return ids
 
 
 def worker_check_start(*, created_by=None) -> Job:
