@@ -31,3 +31,9 @@ class NoNullCharacters(BaseFilterBackend):
         if bad:
             raise exceptions.ValidationError(bad)
         return queryset
+
+
+class AddressFilter(filters.CharFilter):
+    """An IPv4 or IPv6 address (anything else is a 400, not a database error)."""
+
+    field_class = forms.GenericIPAddressField

@@ -2,7 +2,7 @@ from django.db.models import Count
 from django_filters import rest_framework as filters
 
 from apps.api.access import STAFF_AND_AUDITORS
-from apps.api.filters import IdFilter
+from apps.api.filters import AddressFilter, IdFilter
 from apps.api.permissions import Policy
 from apps.api.views import ApiViewSet, CrudMixins
 from apps.ipam import services
@@ -64,7 +64,7 @@ class IPAddressFilter(filters.FilterSet):
     vm = IdFilter(field_name="vm_id")
     tenant = IdFilter(field_name="vm__tenant_id")
     cluster = IdFilter(field_name="pool__network__cluster_id")
-    address = filters.CharFilter()
+    address = AddressFilter()
 
     class Meta:
         model = IPAddress
