@@ -206,6 +206,8 @@ FABRIC_CPU_OVERCOMMIT = float(env_str("FABRIC_CPU_OVERCOMMIT", "4"))
 # this) and how long a job waits for a busy device before retrying later.
 FABRIC_DEVICE_LOCK_SECONDS = env_int("FABRIC_DEVICE_LOCK_SECONDS", 600)
 FABRIC_DEVICE_LOCK_WAIT_SECONDS = env_int("FABRIC_DEVICE_LOCK_WAIT_SECONDS", 240)
+# The Celery queue jobs are sent to (workers consume it with `-Q`).
+FABRIC_TASK_QUEUE = env_str("FABRIC_TASK_QUEUE", "celery")
 # Jobs still queued after this long are queued again (a broker that lost its messages).
 FABRIC_REQUEUE_AFTER_SECONDS = env_int("FABRIC_REQUEUE_AFTER_SECONDS", 600)
 # libvirt domain type: "kvm" on real hosts, "qemu" (software emulation) without VT-x/AMD-V.

@@ -65,7 +65,7 @@ free_port() {
 # start_redis DIR PORT — a private Redis with no persistence; its pid in DIR/redis.pid.
 start_redis() {
   local dir="$1" port="$2"
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --daemonize yes
   for _ in $(seq 50); do
     redis-cli -p "$port" ping >/dev/null 2>&1 && return 0

@@ -25,40 +25,51 @@ def _database_url(settings_dict: dict) -> str:
     return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real `celery worker` process on the test broker and the test database."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database: run through `make test` (PostgreSQL)")
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {
+def start_celery_worker(log_path: Path, *, name: str = "test-worker", queues: str = "celery",
+                        env: dict | None = None) -> subprocess.Popen:  # fmt: skip
+    """Start a real `celery worker` on the test broker and database; wait until ready."""
+    environment = {
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     log = log_path.open("w")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "fabric_portal", "worker",
             "--pool=solo", "--loglevel=INFO", "--without-mingle", "--without-gossip",
-            "--hostname=test-worker@%h",
+            f"--hostname={name}@%h", "-Q", queues,
         ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    process.log_path = log_path
     deadline = time.monotonic() + 60
     while "ready." not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"celery worker did not start:\n{log_path.read_text()}")
         time.sleep(0.2)
-    process.log_path = log_path
-    yield process
+    return process
+
+
+def stop_celery_worker(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    log.close()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` process on the test broker and the test database."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database: run through `make test` (PostgreSQL)")
+    process = start_celery_worker(tmp_path_factory.mktemp("celery") / "worker.log")
+    yield process
+    stop_celery_worker(process)
 
 
 def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = ""):

@@ -30,7 +30,8 @@ def job_enqueue(job: Job) -> None:
     from workers.tasks import TASKS_BY_KIND
 
     task = TASKS_BY_KIND[job.kind]
-    transaction.on_commit(lambda: task.delay(job.pk))
+    queue = settings.FABRIC_TASK_QUEUE
+    transaction.on_commit(lambda: task.apply_async(args=[job.pk], queue=queue))
 
 
 @transaction.atomic

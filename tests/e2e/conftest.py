@@ -131,9 +131,7 @@ def lab_session(lab, name: str) -> SSHSession:
     return SSHSession(SSHTarget(host=host.address, private_key=lab.ssh_private_key))
 
 
-@pytest.fixture
-def ready_cluster(lab, db):
-    """A provisioned cluster (RRs, border gateway) with node1 ready, built in-process."""
+def _provision(lab) -> Cluster:
     cluster = build_cluster(lab)
     assert_succeeded(run_inline("cluster_provision", cluster, cluster_provision))
     host = lab.hosts["node1"]
@@ -144,3 +142,15 @@ def ready_cluster(lab, db):
     )  # fmt: skip
     assert_succeeded(run_inline("node_add", node, node_add))
     return cluster
+
+
+@pytest.fixture
+def ready_cluster(lab, db) -> Cluster:
+    """A provisioned cluster (RRs, border gateway) with node1 ready, built in-process."""
+    return _provision(lab)
+
+
+@pytest.fixture
+def provisioned_cluster(lab, transactional_db) -> Cluster:
+    """The same, committed, for tests where worker processes read the database."""
+    return _provision(lab)
