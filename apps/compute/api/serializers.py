@@ -1,3 +1,4 @@
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -33,7 +34,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_url(self, vm: VirtualMachine) -> str:
-        return f"/api/v1/vms/{vm.pk}/"
+        return reverse("api:vm-detail", args=[vm.pk])
 
     def _address(self, vm: VirtualMachine, family: int) -> str | None:
         return next((ip.address for ip in vm.ip_addresses.all() if ip.family == family), None)

@@ -1,3 +1,4 @@
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -29,7 +30,7 @@ class JobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_url(self, job: Job) -> str:
-        return f"/api/v1/jobs/{job.pk}/"
+        return reverse("api:job-detail", args=[job.pk])
 
     @extend_schema_field(JobTargetSerializer(allow_null=True))
     def get_target(self, job: Job):
