@@ -5,7 +5,7 @@ Objects of tenants the principal does not act for are filtered out of the querys
 it answers 403, an anonymous request 401.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
@@ -14,15 +14,12 @@ from apps.api.access import ALL_ROLES, STAFF, get_access
 
 @dataclass(frozen=True)
 class Policy:
+    """The roles that may read a view (safe methods) and that may write through it."""
+
     read: frozenset[str] = ALL_ROLES
     write: frozenset[str] = STAFF
-    # roles per action where it differs from read/write (e.g. {"revoke": {...}})
-    actions: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def roles_for(self, request, view) -> frozenset[str]:
-        action = getattr(view, "action", None)
-        if action in self.actions:
-            return self.actions[action]
         return self.read if request.method in SAFE_METHODS else self.write
 
 
