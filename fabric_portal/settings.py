@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.compute",
     "apps.jobs",
     "apps.billing",
+    "apps.portal",
 ]
 
 MIDDLEWARE = [
@@ -114,7 +115,7 @@ STORAGES = {
 # Without collectstatic (development, tests) serve straight from the app directories.
 WHITENOISE_USE_FINDERS = True
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "portal:login"
 
 # Security (see `manage.py check --deploy`); secure defaults turn on outside DEBUG.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)

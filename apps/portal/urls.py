@@ -1,0 +1,64 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from apps.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="portal/login.html",
+            redirect_authenticated_user=True,
+            next_page="portal:home",
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="portal:login"), name="logout"),
+    # operators
+    path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
+    path("clusters/", views.ClusterListView.as_view(), name="clusters"),
+    path("clusters/new/cancel/", views.WizardCancelView.as_view(), name="cluster_wizard_cancel"),
+    path("clusters/new/<slug:step>/", views.ClusterWizardView.as_view(), name="cluster_wizard"),
+    path("clusters/<int:pk>/", views.ClusterDetailView.as_view(), name="cluster"),
+    path(
+        "clusters/<int:pk>/provision/",
+        views.ClusterProvisionView.as_view(),
+        name="cluster_provision",
+    ),
+    path("clusters/<int:pk>/nodes/new/", views.NodeCreateView.as_view(), name="node_create"),
+    path(
+        "clusters/<int:pk>/route-reflectors/new/",
+        views.RouteReflectorCreateView.as_view(),
+        name="rr_create",
+    ),
+    path("nodes/", views.NodeListView.as_view(), name="nodes"),
+    path("nodes/<int:pk>/", views.NodeDetailView.as_view(), name="node"),
+    path("nodes/<int:pk>/remove/", views.NodeRemoveView.as_view(), name="node_remove"),
+    path("route-reflectors/<int:pk>/", views.RouteReflectorDetailView.as_view(), name="rr"),
+    path("border-gateways/<int:pk>/", views.BorderGatewayDetailView.as_view(), name="bgw"),
+    path(
+        "border-gateways/<int:pk>/dry-run/",
+        views.BorderGatewayDryRunView.as_view(),
+        name="bgw_dry_run",
+    ),
+    path(
+        "border-gateways/<int:pk>/dry-run/<int:job_pk>/",
+        views.BorderGatewayDryRunView.as_view(),
+        name="bgw_dry_run_result",
+    ),
+    path(
+        "border-gateways/<int:pk>/apply/", views.BorderGatewayApplyView.as_view(), name="bgw_apply"
+    ),
+    # both audiences
+    path("jobs/", views.JobListView.as_view(), name="jobs"),
+    path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job"),
+    path("vms/", views.VmListView.as_view(), name="vms"),
+    path("vms/new/", views.VmOrderView.as_view(), name="vm_order"),
+    path("vms/<int:pk>/", views.VmDetailView.as_view(), name="vm"),
+    path("vms/<int:pk>/start/", views.VmPowerView.as_view(start=True), name="vm_start"),
+    path("vms/<int:pk>/stop/", views.VmPowerView.as_view(start=False), name="vm_stop"),
+    path("vms/<int:pk>/delete/", views.VmDeleteView.as_view(), name="vm_delete"),
+]

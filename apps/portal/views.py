@@ -1,0 +1,728 @@
+"""Portal pages. Thin: read through selectors, write through the services (the same calls the
+API makes), permissions from `apps.portal.permissions`. htmx requests for a live page get
+only the part that changes (`request.htmx`)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.generic import DetailView, ListView, TemplateView, View
+
+from apps.compute.models import VirtualMachine
+from apps.compute.services import vm_delete_start, vm_order, vm_power_start
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.selectors import (
+    border_gateway_config,
+    node_bird_config,
+    route_reflector_bird_config,
+)
+from apps.fabric.services import (
+    border_gateway_preview_start,
+    border_gateway_sync_start,
+    cluster_provision_start,
+    node_create,
+    node_remove_start,
+    route_reflector_create,
+)
+from apps.ipam.services import PoolExhausted
+from apps.jobs.models import Job, JobStep
+from apps.portal import selectors, wizard
+from apps.portal.forms import (
+    ConfirmForm,
+    ListFilterForm,
+    NodeForm,
+    RouteReflectorForm,
+    VmOrderForm,
+    add_errors,
+)
+from apps.portal.permissions import OperatorPageMixin, PortalMixin, portal_roles
+from apps.tenancy.models import Tenant
+from workers.render import (
+    render_border_gateway_junos,
+    render_node_bird,
+    render_route_reflector_bird,
+)
+
+PAGE_SIZE = 50
+NON_FIELD = "__all__"
+LIVE_VM_STATES = (
+    VirtualMachine.State.ORDERED,
+    VirtualMachine.State.PROVISIONING,
+    VirtualMachine.State.DELETING,
+)
+TARGET_URLS = {
+    Cluster: "portal:cluster",
+    Node: "portal:node",
+    RouteReflector: "portal:rr",
+    BorderGateway: "portal:bgw",
+    VirtualMachine: "portal:vm",
+}
+
+
+@login_required
+def home(request):
+    """Staff land on the dashboard, tenant users on their VMs."""
+    roles = portal_roles(request)
+    if roles.is_platform:
+        return redirect("portal:dashboard")
+    if roles.has_any_role:
+        return redirect("portal:vms")
+    raise PermissionDenied("Your account has no role in the portal yet.")
+
+
+def target_url(job: Job, roles) -> str | None:
+    """Where a job's target is shown to this user (tenants only see their VMs)."""
+    if not job.target_type_id:
+        return None
+    model = ContentType.objects.get_for_id(job.target_type_id).model_class()
+    if model not in TARGET_URLS or (model is not VirtualMachine and not roles.is_platform):
+        return None
+    return reverse(TARGET_URLS[model], args=[job.target_id])
+
+
+def with_target_urls(jobs, roles) -> list[Job]:
+    jobs = list(jobs)
+    for job in jobs:
+        job.target_url = target_url(job, roles)
+    return jobs
+
+
+class FilteredListView(PortalMixin, ListView):
+    """A paginated list with a search box and filters from GET parameters."""
+
+    paginate_by = PAGE_SIZE
+    states: list = []
+
+    def extra_filters(self) -> dict:
+        return {}
+
+    def get_filter_form(self) -> ListFilterForm:
+        if not hasattr(self, "_filter_form"):
+            self._filter_form = ListFilterForm(
+                self.request.GET, states=self.states, extra=self.extra_filters()
+            )
+        return self._filter_form
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filter_form"] = self.get_filter_form()
+        return context
+
+
+def cluster_choices() -> list[tuple[str, str]]:
+    return [(str(pk), name) for pk, name in Cluster.objects.values_list("pk", "name")]
+
+
+# --- operator: dashboard and clusters ------------------------------------------------------------
+
+
+class DashboardView(OperatorPageMixin, TemplateView):
+    template_name = "portal/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        counts = selectors.vm_state_counts(VirtualMachine.objects.all())
+        total = sum(n for state, _, n in counts if state != VirtualMachine.State.DELETED)
+        context.update(
+            clusters=selectors.clusters_overview(),
+            devices=selectors.devices_needing_attention(),
+            pools=selectors.pool_usage(),
+            vm_counts=counts,
+            vm_total=total,
+            failed_jobs=with_target_urls(selectors.failed_jobs_needing_attention(), self.roles),
+            running_jobs=Job.objects.filter(
+                state__in=[Job.State.QUEUED, Job.State.RUNNING]
+            ).count(),
+        )
+        return context
+
+
+class ClusterListView(OperatorPageMixin, FilteredListView):
+    template_name = "portal/cluster_list.html"
+    states = Cluster.State.choices
+
+    def get_queryset(self):
+        form = self.get_filter_form()
+        clusters = selectors.clusters_overview()
+        if q := form.value("q"):
+            clusters = clusters.filter(name__icontains=q)
+        if state := form.value("state"):
+            clusters = clusters.filter(state=state)
+        return clusters
+
+
+class ClusterDetailView(OperatorPageMixin, DetailView):
+    template_name = "portal/cluster_detail.html"
+    model = Cluster
+    context_object_name = "cluster"
+
+    def get_queryset(self):
+        return Cluster.objects.select_related("border_gateway")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        cluster = self.object
+        nodes = selectors.node_search(cluster.nodes.all()).order_by("name")
+        context.update(
+            route_reflectors=cluster.route_reflectors.order_by("name"),
+            nodes=nodes[:PAGE_SIZE],
+            node_count=cluster.nodes.count(),
+            pools=selectors.pool_usage(cluster),
+            border_gateway=BorderGateway.objects.filter(cluster=cluster).first(),
+            vm_counts=selectors.vm_state_counts(cluster.virtual_machines.all()),
+            jobs=with_target_urls(selectors.jobs_of(cluster)[:10], self.roles),
+        )
+        return context
+
+
+class ClusterProvisionView(OperatorPageMixin, View):
+    """Queue provisioning again (every RR, then the border gateway)."""
+
+    def post(self, request, pk):
+        cluster = get_object_or_404(Cluster, pk=pk)
+        try:
+            job = cluster_provision_start(cluster=cluster, created_by=request.user)
+        except ValidationError as exc:
+            raise PermissionDenied(" ".join(exc.messages)) from exc
+        return redirect("portal:job", job.pk)
+
+
+class ClusterWizardView(OperatorPageMixin, TemplateView):
+    """/clusters/new/<step>/: one step of the wizard; the review creates the cluster."""
+
+    form_page = True
+
+    def get_template_names(self):
+        step = self.kwargs["step"]
+        return ["portal/wizard_review.html" if step == "review" else "portal/wizard_step.html"]
+
+    def dispatch(self, request, *args, **kwargs):
+        if kwargs.get("step") not in wizard.STEP_NAMES:
+            raise Http404("No such step.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def step_context(self, step: str, bound: wizard.Bound, store, **extra):
+        index = wizard.STEP_NAMES.index(step)
+        return {
+            "step": step,
+            "step_index": index + 1,
+            "steps": [
+                {"name": name, "label": label, "number": i + 1, "done": name in store.submitted()}
+                for i, (name, label) in enumerate(wizard.STEPS)
+            ],
+            "step_label": wizard.STEPS[index][1],
+            "previous_step": wizard.STEP_NAMES[index - 1] if index else None,
+            "forms": bound.step_forms(step) if step != "review" else {},
+            "kept_secrets": bool(store.data(step)) if step != "review" else False,
+            **extra,
+        }
+
+    def get(self, request, step):
+        store = wizard.WizardStore(request.session)
+        if step == "review":
+            return self.review(request, store)
+        index = wizard.FORM_STEPS.index(step)
+        for earlier in wizard.FORM_STEPS[:index]:
+            if store.data(earlier) is None:
+                return redirect("portal:cluster_wizard", earlier)
+        bound = wizard.Bound()
+        for earlier in wizard.FORM_STEPS[:index]:
+            wizard.bind_step(earlier, store.data(earlier), bound)
+        data = store.data(step)
+        wizard.bind_step(step, data, bound)
+        if data is not None:
+            wizard.validate(bound, upto=step)
+        return self.render_to_response(
+            self.get_context_data(**self.step_context(step, bound, store))
+        )
+
+    def post(self, request, step):
+        store = wizard.WizardStore(request.session)
+        if step == "review":
+            return self.create(request, store)
+        data = wizard.submitted_data(step, request.POST, store)
+        store.save(step, data)
+        bound = wizard.Bound()
+        index = wizard.FORM_STEPS.index(step)
+        for earlier in wizard.FORM_STEPS[:index]:
+            wizard.bind_step(earlier, store.data(earlier) or {}, bound)
+        wizard.bind_step(step, data, bound)
+        if wizard.validate(bound, upto=step):
+            return redirect("portal:cluster_wizard", wizard.STEP_NAMES[index + 1])
+        context = self.step_context(
+            step, bound, store, invalid_earlier=self.invalid_earlier(bound, step)
+        )
+        return self.render_to_response(self.get_context_data(**context), status=400)
+
+    @staticmethod
+    def invalid_earlier(bound: wizard.Bound, step: str) -> str | None:
+        first = bound.first_invalid_step()
+        return first if first and first != step else None
+
+    def review(self, request, store, *, status: int = 200):
+        bound, missing = wizard.bind_all(store)
+        if missing:
+            return redirect("portal:cluster_wizard", missing)
+        if not wizard.validate(bound, upto=wizard.FORM_STEPS[-1]):
+            return redirect("portal:cluster_wizard", bound.first_invalid_step())
+        context = self.step_context(
+            "review", bound, store, data=wizard.cleaned(bound), previews=wizard.previews(bound)
+        )
+        return self.render_to_response(self.get_context_data(**context), status=status)
+
+    def create(self, request, store):
+        bound, missing = wizard.bind_all(store)
+        if missing or not wizard.validate(bound, upto=wizard.FORM_STEPS[-1]):
+            return redirect("portal:cluster_wizard", missing or bound.first_invalid_step())
+        try:
+            cluster, job = wizard.create_cluster(bound, created_by=request.user)
+        except ValidationError:
+            return redirect("portal:cluster_wizard", bound.first_invalid_step() or "bgp")
+        store.clear()
+        return redirect("portal:job", job.pk)
+
+
+class WizardCancelView(OperatorPageMixin, View):
+    def post(self, request):
+        wizard.WizardStore(request.session).clear()
+        return redirect("portal:clusters")
+
+
+# --- operator: nodes and route reflectors --------------------------------------------------------
+
+
+class NodeListView(OperatorPageMixin, FilteredListView):
+    template_name = "portal/node_list.html"
+    states = Node.State.choices
+
+    def extra_filters(self):
+        return {"cluster": ("cluster", cluster_choices())}
+
+    def get_queryset(self):
+        form = self.get_filter_form()
+        return selectors.node_search(
+            Node.objects.all(),
+            q=form.value("q"),
+            state=form.value("state"),
+            cluster=form.value("cluster"),
+        ).order_by("cluster__name", "name")
+
+
+class NodeDetailView(OperatorPageMixin, DetailView):
+    template_name = "portal/node_detail.html"
+    model = Node
+    context_object_name = "node"
+
+    def get_queryset(self):
+        return Node.objects.select_related("cluster")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        node = self.object
+        vms = selectors.vm_page_queryset(
+            node.virtual_machines.exclude(state=VirtualMachine.State.DELETED)
+        ).order_by("name")
+        sessions, sessions_step = selectors.node_sessions(node)
+        context.update(
+            vms=vms[:200],
+            vm_count=vms.count(),
+            sessions=sessions,
+            sessions_step=sessions_step,
+            desired_bird=render_node_bird(node_bird_config(node)),
+            apply_step=selectors.last_node_apply_step(node),
+            jobs=with_target_urls(selectors.jobs_of(node)[:10], self.roles),
+        )
+        return context
+
+
+class ClusterChildFormView(OperatorPageMixin, TemplateView):
+    """A form that adds a device to a cluster."""
+
+    form_page = True
+    form_class = None
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.cluster = None
+
+    def get_cluster(self):
+        if self.cluster is None:
+            self.cluster = get_object_or_404(Cluster, pk=self.kwargs["pk"])
+        return self.cluster
+
+    def get_form(self):
+        instance = self.form_class._meta.model(cluster=self.get_cluster())
+        data = self.request.POST if self.request.method == "POST" else None
+        return self.form_class(data, instance=instance)
+
+    def get(self, request, pk):
+        return self.render_to_response(
+            self.get_context_data(form=self.get_form(), cluster=self.get_cluster())
+        )
+
+    def post(self, request, pk):
+        form = self.get_form()
+        if form.is_valid():
+            try:
+                job = self.save(form)
+            except ValidationError as exc:
+                add_errors(form, exc)
+            else:
+                return redirect("portal:job", job.pk)
+        context = self.get_context_data(form=form, cluster=self.get_cluster())
+        return self.render_to_response(context, status=400)
+
+
+class NodeCreateView(ClusterChildFormView):
+    """Add a node: queues `node_add`, whose `rr_apply_config` steps regenerate every RR."""
+
+    template_name = "portal/node_form.html"
+    form_class = NodeForm
+
+    def save(self, form) -> Job:
+        node = node_create(created_by=self.request.user, cluster=self.cluster, **form.cleaned_data)
+        return selectors.jobs_of(node).first()
+
+
+class RouteReflectorCreateView(ClusterChildFormView):
+    """Add an RR and queue the cluster's provisioning, which configures it and adds it to
+    the border gateway's neighbors."""
+
+    template_name = "portal/rr_form.html"
+    form_class = RouteReflectorForm
+
+    @transaction.atomic
+    def save(self, form) -> Job:
+        route_reflector_create(
+            created_by=self.request.user, cluster=self.cluster, **form.cleaned_data
+        )
+        return cluster_provision_start(cluster=self.cluster, created_by=self.request.user)
+
+
+class NodeRemoveView(OperatorPageMixin, TemplateView):
+    template_name = "portal/node_remove.html"
+    form_page = True
+
+    def context(self, node, form, error=None):
+        vm_count = node.virtual_machines.exclude(state=VirtualMachine.State.DELETED).count()
+        return self.get_context_data(node=node, form=form, vm_count=vm_count, error=error)
+
+    def get(self, request, pk):
+        node = get_object_or_404(Node.objects.select_related("cluster"), pk=pk)
+        return self.render_to_response(self.context(node, ConfirmForm(expected=node.name)))
+
+    def post(self, request, pk):
+        node = get_object_or_404(Node.objects.select_related("cluster"), pk=pk)
+        form = ConfirmForm(request.POST, expected=node.name)
+        if form.is_valid():
+            try:
+                job = node_remove_start(node=node, created_by=request.user)
+            except ValidationError as exc:
+                return self.render_to_response(
+                    self.context(node, form, error=" ".join(exc.messages)), status=400
+                )
+            return redirect("portal:job", job.pk)
+        return self.render_to_response(self.context(node, form), status=400)
+
+
+class RouteReflectorDetailView(OperatorPageMixin, DetailView):
+    template_name = "portal/rr_detail.html"
+    model = RouteReflector
+    context_object_name = "rr"
+
+    def get_queryset(self):
+        return RouteReflector.objects.select_related("cluster")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rr = self.object
+        steps = (
+            JobStep.objects.filter(
+                name="rr_apply_config",
+                output__startswith=f"route reflector {rr.name}\n",
+                job__created__gte=rr.created,
+            )
+            .select_related("job")
+            .order_by("-started", "-id")[:5]
+        )
+        context.update(
+            desired_bird=render_route_reflector_bird(route_reflector_bird_config(rr)),
+            apply_steps=list(steps),
+        )
+        return context
+
+
+# --- operator: border gateway --------------------------------------------------------------------
+
+
+def bgw_preview_context(bgw: BorderGateway, job: Job | None) -> dict:
+    return {
+        "bgw": bgw,
+        "preview_job": job,
+        "compare": selectors.step_output(job, "bgw_compare") if job else None,
+    }
+
+
+class BorderGatewayDetailView(OperatorPageMixin, DetailView):
+    template_name = "portal/bgw_detail.html"
+    model = BorderGateway
+    context_object_name = "bgw"
+
+    def get_queryset(self):
+        return BorderGateway.objects.select_related("cluster")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        bgw = self.object
+        preview = selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW).first()
+        context.update(
+            desired="\n".join(render_border_gateway_junos(border_gateway_config(bgw))),
+            history=selectors.border_gateway_history(bgw),
+            **bgw_preview_context(bgw, preview),
+        )
+        return context
+
+
+class BorderGatewayDryRunView(OperatorPageMixin, View):
+    """POST queues a dry run (`show | compare`, then discard); GET shows one (htmx polls)."""
+
+    def post(self, request, pk):
+        bgw = get_object_or_404(BorderGateway.objects.select_related("cluster"), pk=pk)
+        job = border_gateway_preview_start(border_gateway=bgw, created_by=request.user)
+        if request.htmx:
+            return render(request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job))
+        return redirect("portal:bgw", bgw.pk)
+
+    def get(self, request, pk, job_pk=None):
+        if job_pk is None:
+            return redirect("portal:bgw", pk)
+        bgw = get_object_or_404(BorderGateway.objects.select_related("cluster"), pk=pk)
+        job = get_object_or_404(
+            selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW), pk=job_pk
+        )
+        return render(request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job))
+
+
+class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
+    """Confirm, then queue `border_gateway_sync` (commit check, commit confirmed, verify)."""
+
+    template_name = "portal/bgw_apply.html"
+    form_page = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        bgw = get_object_or_404(
+            BorderGateway.objects.select_related("cluster"), pk=self.kwargs["pk"]
+        )
+        preview = selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW).first()
+        context.update(bgw_preview_context(bgw, preview))
+        return context
+
+    def post(self, request, pk):
+        bgw = get_object_or_404(BorderGateway, pk=pk)
+        job = border_gateway_sync_start(border_gateway=bgw, created_by=request.user)
+        return redirect("portal:job", job.pk)
+
+
+# --- jobs (both audiences) -----------------------------------------------------------------------
+
+
+class JobListView(FilteredListView):
+    template_name = "portal/job_list.html"
+    states = Job.State.choices
+
+    def extra_filters(self):
+        return {"kind": ("kind", Job.Kind.choices)}
+
+    def get_queryset(self):
+        form = self.get_filter_form()
+        jobs = self.roles.scope(Job.objects.all())
+        return selectors.job_search(
+            jobs, q=form.value("q"), state=form.value("state"), kind=form.value("kind")
+        ).order_by("-created", "-id")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["object_list"] = with_target_urls(context["object_list"], self.roles)
+        return context
+
+
+class JobDetailView(PortalMixin, DetailView):
+    """A job's steps as they happen; htmx polls the progress part every second until done."""
+
+    model = Job
+    context_object_name = "job"
+
+    def get_queryset(self):
+        return self.roles.scope(Job.objects.select_related("target_type", "tenant", "created_by"))
+
+    def get_template_names(self):
+        return ["portal/_job_progress.html" if self.request.htmx else "portal/job_detail.html"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        job = self.object
+        job.target_url = target_url(job, self.roles)
+        steps = selectors.steps_of(job)
+        context.update(
+            steps=steps,
+            attempts=sorted({s.attempt for s in steps}),
+            failed_step=next((s for s in steps if s.state == JobStep.State.FAILED), None),
+            show_output=self.roles.is_platform,
+        )
+        return context
+
+
+# --- VMs (tenant self-service; staff see every tenant's) -----------------------------------------
+
+
+class VmListView(FilteredListView):
+    template_name = "portal/vm_list.html"
+    states = VirtualMachine.State.choices
+
+    def extra_filters(self):
+        filters = {"cluster": ("location", cluster_choices())}
+        if self.roles.is_platform:
+            tenants = Tenant.objects.values_list("pk", "name")
+            filters["tenant"] = ("tenant", [(str(pk), name) for pk, name in tenants])
+        return filters
+
+    def get_queryset(self):
+        form = self.get_filter_form()
+        vms = self.roles.scope(VirtualMachine.objects.all())
+        if form.value("state") != VirtualMachine.State.DELETED:
+            vms = vms.exclude(state=VirtualMachine.State.DELETED)
+        vms = selectors.vm_search(
+            vms, q=form.value("q"), state=form.value("state"), cluster=form.value("cluster")
+        )
+        if (tenant := form.value("tenant")).isdigit():
+            vms = vms.filter(tenant_id=int(tenant))
+        return selectors.vm_page_queryset(vms).order_by("-created", "-id")
+
+
+def vm_context(vm: VirtualMachine, roles) -> dict:
+    """What the VM page and its live part show."""
+    addresses = list(vm.ip_addresses.order_by("family"))
+    ipv4 = next((ip.address for ip in addresses if ip.family == 4), None)
+    ipv6 = next((ip.address for ip in addresses if ip.family == 6), None)
+    job = selectors.jobs_of(vm).first()
+    steps = selectors.steps_of(job) if job else []
+    live = vm.state in LIVE_VM_STATES or bool(job and not job.is_done)
+    return {
+        "vm": vm,
+        "ipv4": ipv4,
+        "ipv6": ipv6,
+        "cluster": vm.cluster,
+        "last_job": job,
+        "last_steps": steps,
+        "live": live,
+        "can_act": roles.can_act_for(vm.tenant_id),
+        "show_node": roles.is_platform,
+        "jobs": selectors.jobs_of(vm)[:10],
+    }
+
+
+class VmDetailView(PortalMixin, DetailView):
+    model = VirtualMachine
+    context_object_name = "vm"
+
+    def get_queryset(self):
+        return self.roles.scope(
+            VirtualMachine.objects.select_related("tenant", "cluster", "node", "plan")
+        )
+
+    def get_template_names(self):
+        return ["portal/_vm_live.html" if self.request.htmx else "portal/vm_detail.html"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(vm_context(self.object, self.roles))
+        return context
+
+
+class VmActionMixin(PortalMixin):
+    """Find the VM in the user's scope (404 outside it); acting needs a role that acts."""
+
+    def get_vm(self, pk) -> VirtualMachine:
+        vm = get_object_or_404(
+            self.roles.scope(VirtualMachine.objects.select_related("tenant", "cluster")), pk=pk
+        )
+        if not self.roles.can_act_for(vm.tenant_id):
+            raise PermissionDenied("Your role may look at this VM but not change it.")
+        return vm
+
+
+class VmPowerView(VmActionMixin, View):
+    start = True
+
+    def post(self, request, pk):
+        vm = self.get_vm(pk)
+        try:
+            vm_power_start(vm=vm, start=self.start, created_by=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("portal:vm", vm.pk)
+
+
+class VmDeleteView(VmActionMixin, TemplateView):
+    template_name = "portal/vm_delete.html"
+
+    def get(self, request, pk):
+        vm = self.get_vm(pk)
+        form = ConfirmForm(expected=vm.name)
+        return self.render_to_response(self.get_context_data(vm=vm, form=form))
+
+    def post(self, request, pk):
+        vm = self.get_vm(pk)
+        form = ConfirmForm(request.POST, expected=vm.name)
+        if form.is_valid():
+            try:
+                vm_delete_start(vm=vm, created_by=request.user)
+            except ValidationError as exc:
+                form.add_error(None, exc.messages)
+            else:
+                return redirect("portal:vm", vm.pk)
+        return self.render_to_response(self.get_context_data(vm=vm, form=form), status=400)
+
+
+class VmOrderView(PortalMixin, TemplateView):
+    """Order a VM or container: nothing is created unless the whole order is valid."""
+
+    template_name = "portal/vm_order.html"
+    form_page = True
+
+    def tenants(self):
+        if not self.roles.can_order:
+            raise PermissionDenied("Your role may not order VMs.")
+        if self.roles.can_operate:
+            return Tenant.objects.filter(is_active=True)
+        return Tenant.objects.filter(pk__in=self.roles.order_tenant_ids)
+
+    def get(self, request):
+        form = VmOrderForm(tenants=self.tenants())
+        return self.render_to_response(self.get_context_data(form=form))
+
+    def post(self, request):
+        form = VmOrderForm(request.POST, tenants=self.tenants())
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                vm = vm_order(
+                    tenant=data["tenant"],
+                    plan=data["plan"],
+                    cluster=data["cluster"],
+                    name=data["name"],
+                    description=data["description"],
+                    created_by=request.user,
+                )
+            except ValidationError as exc:
+                add_errors(form, exc, field_map={"tenant": NON_FIELD})
+            except PoolExhausted as exc:
+                form.add_error("cluster", f"No free address at this location: {exc}")
+            else:
+                return redirect("portal:vm", vm.pk)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
