@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,12 @@ class LabHost:
     @property
     def sshd_pidfile(self) -> str:
         return f"{self.dir}/sshd.pid"
+
+    @property
+    def hypervisor_dir(self) -> str:
+        """State of the node's private libvirt/LXD daemons (a Node's `state_dir` option):
+        lab nodes share the machine's filesystem, so each runs daemons of its own."""
+        return f"{self.dir}/hv"
 
     def run(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess:
         """Run a shell command inside this host's namespace."""
@@ -369,19 +376,97 @@ def _wait_for_ssh(lab: Lab, timeout: float = 10.0) -> None:
 def lab_down(*, directory: Path | str = DEFAULT_DIR, prefix: str = "fl") -> None:
     """Remove every namespace, link and process of the lab (also after a partial failure)."""
     ours = [ns for ns in _namespaces() if ns.startswith(f"{prefix}-")]
-    vm_namespaces = [ns for ns in _namespaces() if ns.startswith(VM_NAMESPACE_PREFIX)]
-    for namespace in ours + vm_namespaces:
+    for state_dir in Path(directory).glob("*/hv") if Path(directory).exists() else []:
+        stop_hypervisors(state_dir)
+    for namespace in ours:
         for pid in sh(f"ip netns pids {namespace}", check=False).stdout.split():
             _kill(int(pid))
     for pidfile in Path(directory).glob("*/*.pid") if Path(directory).exists() else []:
         with contextlib.suppress(ValueError):
             _kill(int(pidfile.read_text().split()[0]))
         pidfile.unlink(missing_ok=True)
-    for namespace in ours + vm_namespaces:
+    for namespace in ours:
         sh(f"ip netns del {namespace}", check=False)
     sh(f"ip link del {prefix}-root", check=False)
+    _remove_orphaned_vm_namespaces()
     for stale in Path(directory).glob("*/*.ctl") if Path(directory).exists() else []:
         stale.unlink(missing_ok=True)
+
+
+def _remove_orphaned_vm_namespaces() -> None:
+    """Remove "VM" namespaces (netns driver) left without a link to any node.
+
+    A VM's eth0 is a veth whose peer lived in its node's namespace: deleting the node took
+    both ends away, leaving only `lo`. VMs of another lab on the machine keep their eth0.
+    """
+    time.sleep(0.1)  # the kernel removes the veths of deleted namespaces asynchronously
+    for namespace in _namespaces():
+        if not namespace.startswith(VM_NAMESPACE_PREFIX):
+            continue
+        links = sh(f"ip -n {namespace} -o link show", check=False).stdout.splitlines()
+        if all(": lo:" in line for line in links):
+            sh(f"ip netns del {namespace}", check=False)
+
+
+def free_underlay(candidates: list[str]) -> str:
+    """The first candidate prefix that is not a route in the root namespace yet."""
+    for candidate in candidates:
+        try:
+            _check_underlay_is_free(netaddr.IPNetwork(candidate), root_link="")
+        except LabError:
+            continue
+        return candidate
+    raise LabError(f"every candidate underlay is in use: {candidates}")
+
+
+def stop_hypervisors(state_dir: Path | str) -> None:
+    """Stop a lab node's private LXD (deleting its containers) and libvirt (destroying its
+    guests), then remove their state. Containers live in network namespaces of their own,
+    so killing the node namespace's processes would not reach them."""
+    state_dir = Path(state_dir)
+    lxd_dir = state_dir / "lxd"
+    if (state_dir / "lxd.pid").exists():
+        lxc = f"env LXD_DIR={shlex.quote(str(lxd_dir))} lxc"
+        if sh(f"{lxc} info >/dev/null 2>&1", check=False).returncode == 0:
+            names = sh(f"{lxc} list -c n --format csv", check=False).stdout.split()
+            for name in names:
+                sh(f"{lxc} delete --force {shlex.quote(name)}", check=False)
+        # Whatever LXD could not delete: the containers' monitors name the LXD_DIR.
+        for pid in _pids_matching(f"[lxc monitor] {lxd_dir}/"):
+            for child in _children(pid):
+                _kill(child)
+            _kill(pid)
+    libvirt = state_dir / "libvirt"
+    if (libvirt / "libvirtd.pid").exists():
+        uri = f"qemu+unix:///system?socket={libvirt}/run/libvirt-sock"
+        virsh = f"virsh -q -c {shlex.quote(uri)}"
+        for name in sh(f"{virsh} list --name", check=False).stdout.split():
+            sh(f"{virsh} destroy {shlex.quote(name)}", check=False)
+    for pidfile in [state_dir / "lxd.pid", *libvirt.glob("*.pid")]:
+        with contextlib.suppress(ValueError, OSError):
+            _kill(int(pidfile.read_text().split()[0]))
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _pids_matching(text: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry.name))
+    return children
 
 
 def _kill(pid: int) -> None:

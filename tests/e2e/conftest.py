@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 
+import netaddr
 import pytest
 
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
@@ -12,13 +13,14 @@ from apps.fabric.workflows import cluster_provision, node_add
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
 from apps.jobs.services import job_create
-from lab.netns import Lab, lab_down, lab_up
+from lab.netns import Lab, free_underlay, lab_down, lab_up
 from tests.conftest import wait_for
 from tests.factories import make_cluster, make_network, make_pool
 from workers.ssh import SSHSession, SSHTarget
 
-LAB_PREFIX = "ft"
-LAB_UNDERLAY = "198.18.0.0/24"
+# Each test session gets a lab of its own (namespaces, links, underlay), so that two
+# sessions on one machine - or a session beside `make demo` - never tear each other down.
+LAB_PREFIX = os.environ.get("FABRIC_TEST_LAB_PREFIX", f"ft{os.getpid() % 100:02d}")
 
 
 def _missing_requirements() -> str:
@@ -40,10 +42,18 @@ def lab(tmp_path_factory) -> Lab:
             pytest.fail(f"lab tests cannot run: {missing}")
         pytest.skip(missing)
     directory = tmp_path_factory.mktemp("lab")
+    underlay = os.environ.get("FABRIC_TEST_LAB_UNDERLAY") or free_underlay(
+        [f"198.18.{n % 256}.0/24" for n in range(os.getpid() % 256, os.getpid() % 256 + 256)]
+    )
     lab = lab_up(directory=directory, prefix=LAB_PREFIX, nodes=3, route_reflectors=2,
-                 underlay=LAB_UNDERLAY, junos_minute_seconds=6.0)  # fmt: skip
+                 underlay=underlay, junos_minute_seconds=6.0)  # fmt: skip
     yield lab
     lab_down(directory=directory, prefix=LAB_PREFIX)
+
+
+def spare_address(lab: Lab, index: int) -> str:
+    """An address of the lab's underlay that no lab host uses (for phantom peers)."""
+    return str(netaddr.IPNetwork(lab.underlay)[index])
 
 
 def birdc(lab: Lab, host: str, command: str) -> str:

@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     build_cluster,
     lab_session,
     run_inline,
+    spare_address,
     wait_job,
 )
 from tests.factories import make_plan, make_tenant
@@ -65,7 +66,8 @@ def test_unreachable_node_is_retried_then_the_vm_fails_and_its_ip_is_released(
 ):
     cluster = build_cluster(lab)
     Node.objects.create(
-        cluster=cluster, name="ghost", underlay_ip="198.18.0.99", ssh_port=2, hypervisor="netns",
+        cluster=cluster, name="ghost", underlay_ip=spare_address(lab, 99), ssh_port=2,
+        hypervisor="netns",
         ssh_private_key=lab.ssh_private_key, vcpus=8, memory_mb=16384, disk_gb=200,
         state=Node.State.READY,
     )  # fmt: skip
@@ -121,7 +123,7 @@ def test_failed_verification_rolls_back_instead_of_confirming(lab, ready_cluster
     RouteReflector.objects.create(
         cluster=ready_cluster,
         name="rr-phantom",
-        peering_ip="198.18.0.9",
+        peering_ip=spare_address(lab, 9),
         ssh_private_key=lab.ssh_private_key,
     )  # a neighbor that will never be Established
     before, events_before = _committed(lab), len(_events(lab))
@@ -131,7 +133,7 @@ def test_failed_verification_rolls_back_instead_of_confirming(lab, ready_cluster
     assert job.state == "failed"
     assert job.error.startswith("step bgw_verify failed: JunosVerifyFailed")
     verify = job.steps.get(name="bgw_verify").output
-    assert "rolled back now" in verify and "198.18.0.9" in verify
+    assert "rolled back now" in verify and spare_address(lab, 9) in verify
     assert "bgw_confirm" not in [s.name for s in job.steps.all()]
     new_events = _events(lab)[events_before:]
     # rollback 1, then a commit that ends the pending commit confirmed with the old config

@@ -12,7 +12,7 @@ from apps.tenancy.models import Membership, Role
 from apps.tenancy.services import api_key_create
 from tests.conftest import wait_for
 from tests.e2e.api_client import Api
-from tests.e2e.conftest import birdc, core_routes, ping
+from tests.e2e.conftest import birdc, core_routes, ping, spare_address
 
 pytestmark = [pytest.mark.lab, pytest.mark.django_db(transaction=True)]
 
@@ -71,7 +71,7 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
     api.succeeded(started["job"])
     committed, events = junos_state(lab)
     assert events[-3:] == ["commit_check", "commit_confirmed", "confirmed"]  # not rolled back
-    assert "set protocols bgp group VMAPI neighbor 198.18.0.3" in committed
+    assert f"set protocols bgp group VMAPI neighbor {lab.hosts['rr2'].address}" in committed
     assert "set policy-options policy-statement VMAPI term isp-ipv4 from route-filter " \
            "203.0.113.0/24 orlonger" in committed  # fmt: skip
 
@@ -162,7 +162,7 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
 
     # ... and when verification fails after `commit confirmed`, it is rolled back, not confirmed
     api.post("/route-reflectors/", {"cluster": cluster["id"], "name": "phantom",
-                                    "peering_ip": "198.18.0.9",
+                                    "peering_ip": spare_address(lab, 9),
                                     "ssh_private_key": lab.ssh_private_key})  # fmt: skip
     unverified = api.wait_job(api.post(f"/border-gateways/{bgw['id']}/sync/", expect=202)["job"])
     assert unverified["state"] == "failed" and "bgw_verify" in unverified["error"]

@@ -95,9 +95,11 @@ def test_allocation_query_count_does_not_grow_with_the_pool(db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_orders_never_share_an_address():
+def test_concurrent_orders_never_share_an_address(settings):
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL (make test starts one)")
+    # No worker may build (and, failing without nodes, undo) these VMs during the test.
+    settings.FABRIC_TASK_QUEUE = "unconsumed"
     cluster = make_cluster()
     make_pool(network=make_network(cluster=cluster, prefix="198.51.100.0/24"),
               first="198.51.100.1", last="198.51.100.40")  # fmt: skip
