@@ -1,4 +1,4 @@
-.PHONY: run demo test lint migrate lab-up lab-down
+.PHONY: run demo test bench lint migrate lab-up lab-down
 
 # Start everything locally: Redis, a Celery worker and the web app on 127.0.0.1:8000.
 run:
@@ -19,6 +19,10 @@ lab-down:
 # The whole test suite with its services (what CI runs). Pass pytest args with ARGS="...".
 test:
 	bash scripts/test.sh $(ARGS)
+
+# Benchmarks (tables, not tests): `make bench` or `make bench BENCH="rr_config"`.
+bench:
+	bash bench/run.sh $(BENCH)
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
