@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 ensure_debian_packages redis-server:redis-server redis-cli:redis-tools bird:bird2 \
-  /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping
+  /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping chromium:chromium
 ensure_postgres_binaries
 ensure_venv requirements-dev.txt
 
