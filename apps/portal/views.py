@@ -10,6 +10,7 @@ from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.generic import DetailView, ListView, TemplateView, View
 
 from apps.compute.models import VirtualMachine
@@ -89,6 +90,15 @@ def with_target_urls(jobs, roles) -> list[Job]:
     for job in jobs:
         job.target_url = target_url(job, roles)
     return jobs
+
+
+class LivePartMixin:
+    """A page whose live part htmx polls at the same URL: answers vary on `HX-Request`."""
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
 
 
 class FilteredListView(PortalMixin, ListView):
@@ -187,7 +197,8 @@ class ClusterProvisionView(OperatorPageMixin, View):
         try:
             job = cluster_provision_start(cluster=cluster, created_by=request.user)
         except ValidationError as exc:
-            raise PermissionDenied(" ".join(exc.messages)) from exc
+            messages.error(request, " ".join(exc.messages))
+            return redirect("portal:cluster", cluster.pk)
         return redirect("portal:job", job.pk)
 
 
@@ -551,7 +562,7 @@ class JobListView(FilteredListView):
         return context
 
 
-class JobDetailView(PortalMixin, DetailView):
+class JobDetailView(LivePartMixin, PortalMixin, DetailView):
     """A job's steps as they happen; htmx polls the progress part every second until done."""
 
     model = Job
@@ -626,7 +637,7 @@ def vm_context(vm: VirtualMachine, roles) -> dict:
     }
 
 
-class VmDetailView(PortalMixin, DetailView):
+class VmDetailView(LivePartMixin, PortalMixin, DetailView):
     model = VirtualMachine
     context_object_name = "vm"
 

@@ -224,6 +224,14 @@ def test_add_node_errors(world):
     assert not Node.objects.filter(name="hv2").exists()
 
 
+def test_provision_again_without_route_reflector_says_why(world):
+    bare = Cluster.objects.create(name="bare", bgp_asn=65000, bgp_community="65000:1")
+    assert not RouteReflector.objects.filter(cluster=bare).exists()
+    response = world.client("operator").post(f"/clusters/{bare.pk}/provision/", follow=True)
+    assert "Add at least one route reflector first." in response.content.decode()
+    assert not Job.objects.filter(kind="cluster_provision", target_id=bare.pk).exists()
+
+
 def test_add_route_reflector_queues_provisioning(world):
     client = world.client("operator")
     data = {k.removeprefix("rr-"): v for k, v in RR_STEP.items()}
@@ -323,8 +331,10 @@ def test_job_page_polls_while_running_and_stops_when_done(world):
     client = world.client("operator")
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert 'hx-trigger="every 1s"' in page and "node_prepare" in page
-    part = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    response = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true")
+    part = response.content.decode()
     assert part.lstrip().startswith('<div id="job-progress"') and "<html" not in part
+    assert "HX-Request" in response["Vary"]
 
     Job.objects.filter(pk=job.pk).update(state="failed", error="step node_prepare failed: boom")
     part = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
