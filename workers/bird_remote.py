@@ -4,11 +4,12 @@ An invalid config never replaces the working one: it is parsed here and on the h
 before the rename, and if `birdc configure` still refuses it the old file is put back.
 """
 
+import secrets
 import shlex
 from dataclasses import dataclass, field
 
 from workers.bird import ProtocolStatus, check_config, parse_show_protocols
-from workers.errors import BirdCommandFailed, BirdConfigInvalid, RemoteCommandFailed
+from workers.errors import BirdCommandFailed, BirdConfigInvalid
 from workers.ssh import SSHSession
 
 
@@ -54,64 +55,91 @@ def show_protocols(session: SSHSession, paths: BirdPaths) -> dict[str, ProtocolS
     return parse_show_protocols(result.stdout)
 
 
-def start_bird(session: SSHSession, paths: BirdPaths) -> None:
-    """Start BIRD with these paths (it daemonizes); raises BirdCommandFailed if it won't."""
-    directory = paths.socket.rsplit("/", 1)[0] or "/"
-    result = session.run(
-        f"mkdir -p {shlex.quote(directory)} && bird -c {shlex.quote(paths.config)} "
-        f"-s {shlex.quote(paths.socket)} -P {shlex.quote(paths.pidfile)}",
-        check=False,
-    )
-    if not result.ok:
-        raise BirdCommandFailed(f"bird did not start: {(result.stderr or result.stdout).strip()}")
+APPLY_SCRIPT = r"""
+conf=%(conf)s sock=%(sock)s pidfile=%(pidfile)s tmp=%(tmp)s prev=%(prev)s m=%(marker)s
+mkdir -p "$(dirname "$conf")" "$(dirname "$sock")" || exit 1
+cat > "$tmp" || exit 1
+before=$(birdc -s "$sock" show protocols 2>&1)
+case "$before" in *"BIRD "*" ready."*) running=1 ;; *) running=0 ;; esac
+echo "$m before"; echo "$before"
+replaced=0
+if [ -f "$conf" ] && cmp -s "$tmp" "$conf"; then
+  rm -f "$tmp"
+else
+  if ! check=$(bird -p -c "$tmp" 2>&1); then
+    rm -f "$tmp"; echo "$m invalid"; echo "$check"; exit 0
+  fi
+  if [ -f "$conf" ]; then cp -p "$conf" "$prev"; echo "$m previous"; cat "$prev"; fi
+  mv -f "$tmp" "$conf" && replaced=1 && echo "$m replaced"
+fi
+if [ "$running" = 1 ]; then
+  out=$(birdc -s "$sock" configure 2>&1)
+  case "$out" in
+    *Reconfigured*|*"Reconfiguration in progress"*) ;;
+    *) [ "$replaced" = 1 ] && [ -f "$prev" ] && mv -f "$prev" "$conf" && echo "$m restored"
+       echo "$m refused"; echo "$out"; exit 0 ;;
+  esac
+else
+  if ! out=$(bird -c "$conf" -s "$sock" -P "$pidfile" 2>&1); then
+    echo "$m refused"; echo "bird did not start: $out"; exit 0
+  fi
+  echo "$m started"
+fi
+echo "$m after"; birdc -s "$sock" show protocols 2>&1
+"""
 
 
-def _reconfigure(session: SSHSession, paths: BirdPaths, *, restore: str | None) -> None:
-    """`birdc configure`; if BIRD refuses, put `restore` back as the file and raise."""
-    result = _birdc(session, paths, "configure", check=False)
-    if "Reconfigured" in result.stdout or "Reconfiguration in progress" in result.stdout:
-        return
-    if restore is not None:
-        session.write_file_atomic(paths.config, restore)
-    raise BirdCommandFailed(
-        "birdc configure refused the config"
-        + ("; the previous file is back: " if restore is not None else ": ")
-        + (result.stdout + result.stderr).strip()
-    )
+def _sections(output: str, marker: str) -> dict[str, str]:
+    sections, name, lines = {}, None, []
+    for line in output.splitlines(keepends=True):
+        if line.startswith(marker + " "):
+            if name:
+                sections[name] = "".join(lines)
+            name, lines = line[len(marker) + 1 :].strip(), []
+        else:
+            lines.append(line)
+    if name:
+        sections[name] = "".join(lines)
+    return sections
 
 
 def apply_config(session: SSHSession, paths: BirdPaths, text: str) -> ApplyResult:
-    """Make the host run `text` as its BIRD config; idempotent.
+    """Make the host run `text` as its BIRD config; idempotent, in one SSH round trip.
+
+    On the host, one script: write a temporary file, keep it only if it differs from the
+    current one and `bird -p` accepts it, rename it over the config, `birdc configure`
+    (the previous file is put back if BIRD refuses) or start BIRD when it is not running,
+    and report `show protocols` before and after. Even an unchanged file is reloaded: an
+    apply cut short after the rename must not leave BIRD on an older config.
 
     Raises:
         BirdConfigInvalid: the config does not parse (locally or on the host); untouched.
         BirdCommandFailed: BIRD refused to reconfigure or start; the old file is back.
     """
     check_config(text)
-    current = session.read_file(paths.config)
-    before = show_protocols(session, paths)
-    if current == text and before is not None:
-        # The file is right, but an apply cut short (SSH dropped after the rename) may have
-        # left BIRD running an older one: reloading an unchanged file costs milliseconds
-        # and resets nothing.
-        _reconfigure(session, paths, restore=None)
-        return ApplyResult(changed=False, previous=current, protocols_before=before,
-                           protocols_after=before)  # fmt: skip
-
-    def validate_on_host(temp_path: str) -> None:
-        try:
-            session.run(f"bird -p -c {shlex.quote(temp_path)}")
-        except RemoteCommandFailed as exc:
-            raise BirdConfigInvalid(exc.output.replace(temp_path, paths.config)) from exc
-
-    if current != text:
-        session.write_file_atomic(paths.config, text, validate=validate_on_host)
-    if before is None:
-        start_bird(session, paths)
-        after = show_protocols(session, paths) or {}
-        return ApplyResult(changed=current != text, started=True, previous=current,
-                           protocols_after=after)  # fmt: skip
-    _reconfigure(session, paths, restore=current)
-    after = show_protocols(session, paths) or {}
-    return ApplyResult(changed=True, previous=current, protocols_before=before,
-                       protocols_after=after)  # fmt: skip
+    directory, name = paths.config.rsplit("/", 1)
+    marker = "@@fabric-" + secrets.token_hex(8)
+    script = APPLY_SCRIPT % {
+        "conf": shlex.quote(paths.config),
+        "sock": shlex.quote(paths.socket),
+        "pidfile": shlex.quote(paths.pidfile),
+        "tmp": shlex.quote(f"{directory}/.{name}.fabric-new"),
+        "prev": shlex.quote(f"{directory}/.{name}.fabric-prev"),
+        "marker": marker,
+    }
+    result = session.run(f"sh -c {shlex.quote(script)}", stdin=text, timeout=120)
+    sections = _sections(result.stdout, marker)
+    if "invalid" in sections:
+        raise BirdConfigInvalid(sections["invalid"].replace(f".{name}.fabric-new", name).strip())
+    if "refused" in sections:
+        back = "; the previous file is back" if "restored" in sections else ""
+        raise BirdCommandFailed(f"BIRD refused the config{back}: {sections['refused'].strip()}")
+    before = sections.get("before", "")
+    running_before = "BIRD " in before and " ready." in before
+    return ApplyResult(
+        changed="replaced" in sections,
+        started="started" in sections,
+        previous=sections.get("previous", text if "replaced" not in sections else None),
+        protocols_before=parse_show_protocols(before) if running_before else {},
+        protocols_after=parse_show_protocols(sections.get("after", "")),
+    )

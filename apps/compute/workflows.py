@@ -1,6 +1,7 @@
 """VM workflows: build, start, stop and tear down a VM and its route; each is one Job."""
 
 import logging
+import shlex
 import time
 from contextlib import ExitStack
 
@@ -110,15 +111,16 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
 def verify_export(session: SSHSession, node: Node, ipv4: str) -> str:
     """Wait until the node exports `ipv4`/32 on every Established RR session (one at least)."""
     rrs = [rr_peer(rr).protocol for rr in node.cluster.route_reflectors.order_by("pk")]
-    paths = bird_paths(node)
+    socket = shlex.quote(bird_paths(node).socket)
+    command = "; ".join(
+        f"echo @@{p}; birdc -s {socket} show route {ipv4}/32 export {p}" for p in rrs
+    )
     deadline = time.monotonic() + settings.FABRIC_VERIFY_TIMEOUT
     while True:
-        exported, down = [], []
-        for protocol in rrs:
-            out = session.run(
-                f"birdc -s {paths.socket} show route {ipv4}/32 export {protocol}", check=False
-            ).stdout
-            (exported if f"{ipv4}/32" in out else down).append(protocol)
+        out = session.run(f"sh -c {shlex.quote(command)}", check=False).stdout
+        answers = dict(zip(rrs, out.split("@@")[1:], strict=False))
+        exported = [p for p in rrs if f"{ipv4}/32" in answers.get(p, "")]
+        down = [p for p in rrs if p not in exported]
         if exported and (not down or time.monotonic() > deadline):
             note = f"; not exported to {', '.join(down)} (session down)" if down else ""
             return f"{ipv4}/32 exported to {', '.join(exported)}{note}"
@@ -126,7 +128,7 @@ def verify_export(session: SSHSession, node: Node, ipv4: str) -> str:
             raise RouteNotExported(
                 f"{ipv4}/32 not exported to any route reflector ({', '.join(rrs)})"
             )
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def _undo_vm_create(run: JobRun, vm: VirtualMachine) -> None:
