@@ -470,8 +470,9 @@ class RouteReflectorDetailView(OperatorPageMixin, DetailView):
 # --- operator: border gateway --------------------------------------------------------------------
 
 
-def bgw_preview_context(bgw: BorderGateway, job: Job | None) -> dict:
+def bgw_preview_context(bgw: BorderGateway, job: Job | None, roles) -> dict:
     return {
+        "roles": roles,
         "bgw": bgw,
         "preview_job": job,
         "compare": selectors.step_output(job, "bgw_compare") if job else None,
@@ -493,7 +494,7 @@ class BorderGatewayDetailView(OperatorPageMixin, DetailView):
         context.update(
             desired="\n".join(render_border_gateway_junos(border_gateway_config(bgw))),
             history=selectors.border_gateway_history(bgw),
-            **bgw_preview_context(bgw, preview),
+            **bgw_preview_context(bgw, preview, self.roles),
         )
         return context
 
@@ -505,7 +506,9 @@ class BorderGatewayDryRunView(OperatorPageMixin, View):
         bgw = get_object_or_404(BorderGateway.objects.select_related("cluster"), pk=pk)
         job = border_gateway_preview_start(border_gateway=bgw, created_by=request.user)
         if request.htmx:
-            return render(request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job))
+            return render(
+                request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job, self.roles)
+            )
         return redirect("portal:bgw", bgw.pk)
 
     def get(self, request, pk, job_pk=None):
@@ -515,7 +518,9 @@ class BorderGatewayDryRunView(OperatorPageMixin, View):
         job = get_object_or_404(
             selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW), pk=job_pk
         )
-        return render(request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job))
+        return render(
+            request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job, self.roles)
+        )
 
 
 class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
@@ -530,7 +535,7 @@ class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
             BorderGateway.objects.select_related("cluster"), pk=self.kwargs["pk"]
         )
         preview = selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW).first()
-        context.update(bgw_preview_context(bgw, preview))
+        context.update(bgw_preview_context(bgw, preview, self.roles))
         return context
 
     def post(self, request, pk):
