@@ -29,6 +29,7 @@ import netaddr
 
 DEFAULT_DIR = Path(os.environ.get("FABRIC_LAB_DIR", "/tmp/fabric-lab"))  # noqa: S108
 VM_NAMESPACE_PREFIX = "fabvm-"
+HYPERVISOR_STATE_ROOT = "/var/lib/fabric-lab/hypervisors"
 
 
 class LabError(Exception):
@@ -62,8 +63,10 @@ class LabHost:
     @property
     def hypervisor_dir(self) -> str:
         """State of the node's private libvirt/LXD daemons (a Node's `state_dir` option):
-        lab nodes share the machine's filesystem, so each runs daemons of its own."""
-        return f"{self.dir}/hv"
+        lab nodes share the machine's filesystem, so each runs daemons of its own. Outside
+        the lab directory, which may be private (0700): unprivileged LXD containers and
+        libvirt's QEMU user must reach their files."""
+        return f"{HYPERVISOR_STATE_ROOT}/{self.namespace}"
 
     def run(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess:
         """Run a shell command inside this host's namespace."""
@@ -376,7 +379,7 @@ def _wait_for_ssh(lab: Lab, timeout: float = 10.0) -> None:
 def lab_down(*, directory: Path | str = DEFAULT_DIR, prefix: str = "fl") -> None:
     """Remove every namespace, link and process of the lab (also after a partial failure)."""
     ours = [ns for ns in _namespaces() if ns.startswith(f"{prefix}-")]
-    for state_dir in Path(directory).glob("*/hv") if Path(directory).exists() else []:
+    for state_dir in Path(HYPERVISOR_STATE_ROOT).glob(f"{prefix}-*"):
         stop_hypervisors(state_dir)
     for namespace in ours:
         for pid in sh(f"ip netns pids {namespace}", check=False).stdout.split():

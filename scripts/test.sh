@@ -7,7 +7,10 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 ensure_debian_packages redis-server:redis-server redis-cli:redis-tools bird:bird2 \
-  /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping chromium:chromium
+  /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping chromium:chromium \
+  /usr/sbin/libvirtd:libvirt-daemon-system virsh:libvirt-clients \
+  virt-qemu-run:libvirt-daemon-driver-qemu \
+  qemu-system-x86_64:qemu-system-x86 lxd:lxd lxc:lxd-client busybox:busybox-static cpio:cpio
 ensure_postgres_binaries
 ensure_venv requirements-dev.txt
 
@@ -35,6 +38,8 @@ export SECRET_KEY="test-only-secret-key"
 # "minute" is 6 s, so a 5-minute commit confirmed outlasts the 20 s verification).
 export FABRIC_TASK_MAX_RETRIES=2 FABRIC_RETRY_BASE_SECONDS=0.2 FABRIC_VERIFY_TIMEOUT=20
 export FABRIC_SSH_CONNECT_TIMEOUT=3
+# No VT-x/AMD-V on these machines: libvirt guests run under QEMU's TCG (`kvm` on real hosts).
+export FABRIC_LIBVIRT_DOMAIN_TYPE=qemu
 export FABRIC_VAR_DIR="$SERVICES_DIR/var"
 mkdir -p "$FABRIC_VAR_DIR/static"
 

@@ -43,3 +43,7 @@ class JunosVerifyFailed(JunosError):
 
 class HypervisorError(DeviceError):
     """A hypervisor driver could not create, start, stop or delete a guest."""
+
+
+class GuestBootTimeout(HypervisorError):
+    """The guest was started but did not report ready within its boot timeout."""

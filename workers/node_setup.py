@@ -66,3 +66,233 @@ def apply_sysctls(session: SSHSession, *, persist: bool) -> None:
 def read_sysctls(session: SSHSession) -> dict[str, str]:
     out = session.run("sysctl " + " ".join(NODE_SYSCTLS)).stdout
     return {k.strip(): v.strip() for k, v in (line.split("=", 1) for line in out.splitlines())}
+
+
+# --- hypervisors ------------------------------------------------------------------------------
+
+
+class HypervisorSetupFailed(NodeSetupFailed):
+    """The node's hypervisor is missing and could not be installed, or would not start."""
+
+
+HYPERVISOR_PACKAGES = {
+    "libvirt": [
+        "libvirt-daemon-system", "libvirt-clients", "libvirt-daemon-driver-qemu",
+        "qemu-system-x86",
+    ],
+    "lxd": ["lxd", "lxd-client"],
+}  # fmt: skip
+HYPERVISOR_COMMANDS = {
+    "libvirt": ["libvirtd", "virtlogd", "virsh", "qemu-system-x86_64"],
+    "lxd": ["lxd", "lxc"],
+}
+DAEMON_START_TIMEOUT = 90  # libvirtd's first start probes QEMU's capabilities (~10 s under TCG)
+
+# Hosts that share one filesystem (lab nodes) each run private daemons: libvirtd in a
+# mount namespace of its own whose /run/libvirt, /var/lib/libvirt... are bind mounts of
+# directories under STATE; the socket is then STATE/libvirt/run/libvirt-sock.
+LIBVIRT_PRIVATE_START = """\
+S={state}
+mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt \\
+  "$S/run" "$S/lib" "$S/cache" "$S/log"
+if [ ! -d "$S/etc" ]; then
+  cp -a /etc/libvirt "$S/etc.new"
+  rm -f "$S"/etc.new/qemu/networks/autostart/*  # IP fabric: no libvirt bridge
+  mv "$S/etc.new" "$S/etc"
+fi
+rm -f "$S/run/libvirt-sock"
+unshare -m --propagation private sh -ec '
+  mount --bind "$0/run" /run/libvirt
+  mount --bind "$0/lib" /var/lib/libvirt
+  mount --bind "$0/cache" /var/cache/libvirt
+  mount --bind "$0/log" /var/log/libvirt
+  mount --bind "$0/etc" /etc/libvirt
+  export LIBVIRT_LOG_OUTPUTS="3:file:$0/libvirtd.log"
+  virtlogd -d -p "$0/virtlogd.pid"
+  libvirtd -d -p "$0/libvirtd.pid"
+' "$S"
+"""
+
+# LXD with LXD_DIR=STATE/lxd, in a mount namespace with a fresh sysfs (this network
+# namespace's interfaces) and the cgroup hierarchies mounted again on a fresh tmpfs.
+LXD_PRIVATE_START = """\
+S={state}
+mkdir -p "$S/lxd"
+cgroups=$(awk '$2 ~ "^/sys/fs/cgroup" {{print $3 " " $2 " " $4}}' /proc/self/mounts)
+unshare -m --propagation private sh -ec '
+  umount -l /sys
+  mount -t sysfs sysfs /sys
+  echo "$1" | while read -r type dir options; do
+    [ -n "$type" ] || continue
+    if [ "$dir" = /sys/fs/cgroup ] && [ "$type" = tmpfs ]; then
+      mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup; continue
+    fi
+    mkdir -p "$dir"
+    mount -t "$type" -o "$options" "$type" "$dir"
+  done
+  export LXD_DIR="$0/lxd"
+  nohup setsid lxd --group root --logfile "$0/lxd.log" </dev/null >/dev/null 2>&1 &
+  echo $! >"$0/lxd.pid"
+' "$S" "$cgroups"
+"""
+
+LXD_PRESEED = """\
+config:
+  images.auto_update_interval: "0"
+storage_pools:
+- name: default
+  driver: dir
+profiles:
+- name: default
+  devices:
+    root:
+      path: /
+      pool: default
+      type: disk
+"""
+
+
+def _has_commands(session: SSHSession, commands: list[str]) -> bool:
+    """Whether each command is an executable file on the node's PATH."""
+    script = (
+        f"for c in {' '.join(commands)}; do "
+        'p=$(command -v "$c") && [ -f "$p" ] && [ -x "$p" ] || exit 1; done'
+    )
+    return session.run(f"sh -c {shlex.quote(script)}", check=False).ok
+
+
+def _start(session: SSHSession, command: str, *, what: str) -> None:
+    result = session.run(command, timeout=DAEMON_START_TIMEOUT, check=False)
+    if not result.ok:
+        raise HypervisorSetupFailed(
+            f"starting {what} failed (exit {result.exit_status}): "
+            f"{(result.stderr or result.stdout).strip()[-500:]}"
+        )
+
+
+def _install(session: SSHSession, hypervisor: str, facts: dict[str, str]) -> None:
+    packages = HYPERVISOR_PACKAGES[hypervisor]
+    if not facts.get("apt"):
+        raise HypervisorSetupFailed(
+            f"{hypervisor} is not installed ({', '.join(HYPERVISOR_COMMANDS[hypervisor])} "
+            f"missing) and there is no apt-get to install {' '.join(packages)}"
+        )
+    result = session.run(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+        + " ".join(packages),
+        timeout=900,
+        check=False,
+    )
+    if not result.ok or not _has_commands(session, HYPERVISOR_COMMANDS[hypervisor]):
+        raise HypervisorSetupFailed(
+            f"installing {' '.join(packages)} failed (exit {result.exit_status}): "
+            f"{(result.stderr or result.stdout).strip()[-800:]}"
+        )
+
+
+def _wait(session: SSHSession, probe: str, *, what: str, log: str) -> str:
+    """Poll `probe` until it succeeds; its output. Raises HypervisorSetupFailed with `log`."""
+    import time
+
+    deadline = time.monotonic() + DAEMON_START_TIMEOUT
+    while True:
+        result = session.run(probe, check=False, timeout=DAEMON_START_TIMEOUT)
+        if result.ok:
+            return result.stdout
+        if time.monotonic() > deadline:
+            tail = session.run(f"tail -n 5 {log} 2>/dev/null", check=False).stdout.strip()
+            raise HypervisorSetupFailed(
+                f"{what} did not answer within {DAEMON_START_TIMEOUT}s: "
+                f"{(result.stderr or result.stdout).strip()[-300:]}\n{tail}"
+            )
+        time.sleep(0.5)
+
+
+def _systemd(session: SSHSession) -> bool:
+    return session.run("test -d /run/systemd/system", check=False).ok
+
+
+def ensure_libvirt(session: SSHSession, *, state_dir: str = "") -> dict[str, str]:
+    """libvirtd (and virtlogd) running for this node; returns version facts."""
+    from workers.hypervisors.libvirt import LibvirtLayout
+
+    layout = LibvirtLayout(state_dir=state_dir)
+    probe = f"virsh -q -c {shlex.quote(layout.uri)} version"
+    # What Debian's udev rule does (hosts without udev leave /dev/kvm root-only): QEMU runs
+    # as libvirt-qemu, group kvm. Otherwise libvirt finds KVM "not available now" on every
+    # domain definition and probes QEMU's capabilities again (~40 s each time).
+    session.run(
+        "if [ -c /dev/kvm ] && getent group kvm >/dev/null && "
+        '[ "$(stat -c %G /dev/kvm)" != kvm ]; then chgrp kvm /dev/kvm && chmod 0660 /dev/kvm; fi'
+    )
+    if not session.run(probe, check=False).ok:
+        if state_dir:
+            script = LIBVIRT_PRIVATE_START.format(state=shlex.quote(layout.private_dir))
+            _start(session, f"sh -ec {shlex.quote(script)}", what="libvirtd")
+        elif _systemd(session):
+            _start(session, "systemctl enable --now virtlogd.socket libvirtd", what="libvirtd")
+        else:
+            _start(session, "mkdir -p /run/libvirt && virtlogd -d && libvirtd -d", what="libvirtd")
+    log = f"{layout.private_dir}/libvirtd.log" if state_dir else "/var/log/libvirt/libvirtd.log"
+    out = _wait(session, probe, what="libvirtd", log=log)
+    versions = dict(
+        line.split(":", 1) for line in out.splitlines() if ":" in line
+    )  # "Using library: libvirt 9.0.0", "Running hypervisor: QEMU 7.2.22"
+    return {
+        "libvirt": versions.get("Using library", "").strip(),
+        "hypervisor": versions.get("Running hypervisor", "").strip(),
+        "kvm": "yes" if session.run("test -c /dev/kvm", check=False).ok else "no",
+    }
+
+
+def ensure_lxd(session: SSHSession, *, state_dir: str = "") -> dict[str, str]:
+    """LXD running and initialised (a `dir` storage pool, no bridge); returns version facts."""
+    from workers.hypervisors.lxd import lxd_dir
+
+    env = f"env LXD_DIR={shlex.quote(lxd_dir(state_dir))} " if state_dir else ""
+    if not session.run(f"{env}lxc info >/dev/null 2>&1", check=False).ok:
+        if state_dir:
+            script = LXD_PRIVATE_START.format(state=shlex.quote(state_dir))
+            _start(session, f"sh -ec {shlex.quote(script)}", what="LXD")
+        elif _systemd(session):
+            _start(session, "systemctl enable --now lxd.socket lxd", what="LXD")
+        else:
+            _start(session, "nohup setsid lxd --group root </dev/null >/var/log/lxd.log 2>&1 &",
+                   what="LXD")  # fmt: skip
+    log = f"{state_dir}/lxd.log" if state_dir else "/var/log/lxd.log"
+    _wait(session, f"{env}lxd waitready --timeout 5", what="LXD", log=log)
+    if not session.run(f"{env}lxc storage show default >/dev/null 2>&1", check=False).ok:
+        result = session.run(f"{env}lxd init --preseed", stdin=LXD_PRESEED, check=False)
+        if not result.ok:
+            raise HypervisorSetupFailed(f"lxd init --preseed failed: {result.stderr.strip()}")
+    out = session.run(f"{env}lxc version", check=False).stdout  # Client/Server version: X
+    versions = {
+        k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())
+    }
+    return {"lxd": versions.get("Server version", ""), "lxc": versions.get("Client version", "")}
+
+
+def ensure_hypervisor(
+    session: SSHSession, *, hypervisor: str, options: dict | None = None, facts: dict
+) -> dict[str, str]:
+    """Install (when absent) and start what the node's hypervisor needs; its version facts.
+
+    Args:
+        hypervisor: a Node.hypervisor value (`libvirt`, `lxd`, `netns`).
+        options: the node's hypervisor options; `state_dir` runs private daemons there.
+        facts: what `gather_facts` found (whether apt-get exists).
+
+    Raises:
+        HypervisorSetupFailed: not installed and not installable, or the daemon won't start.
+    """
+    options = options or {}
+    if hypervisor == "netns":
+        return {"hypervisor": "network namespaces (lab)"}
+    if hypervisor not in HYPERVISOR_PACKAGES:
+        raise HypervisorSetupFailed(f"unknown hypervisor {hypervisor!r}")
+    if not _has_commands(session, HYPERVISOR_COMMANDS[hypervisor]):
+        _install(session, hypervisor, facts)
+    state_dir = options.get("state_dir", "")
+    if hypervisor == "libvirt":
+        return ensure_libvirt(session, state_dir=state_dir)
+    return ensure_lxd(session, state_dir=state_dir)

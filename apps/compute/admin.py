@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.compute.models import IdempotencyKey, Plan, VirtualMachine
+from apps.compute.models import GuestImage, IdempotencyKey, Plan, VirtualMachine
 
 
 @admin.register(Plan)
@@ -10,11 +10,24 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+@admin.register(GuestImage)
+class GuestImageAdmin(admin.ModelAdmin):
+    list_display = ["name", "hypervisor", "kind", "boot_timeout_seconds", "is_active"]
+    list_filter = ["hypervisor", "is_active"]
+    search_fields = ["name", "description", "lxd_alias"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "hypervisor", "is_active"]}),
+        ("libvirt", {"fields": ["kernel", "initrd", "disk"]}),
+        ("LXD", {"fields": ["lxd_alias", "lxd_metadata", "lxd_rootfs"]}),
+        ("Boot", {"fields": ["ready_marker", "boot_timeout_seconds"]}),
+    ]
+
+
 @admin.register(VirtualMachine)
 class VirtualMachineAdmin(admin.ModelAdmin):
-    list_display = ["name", "tenant", "cluster", "node", "plan", "state", "created"]
+    list_display = ["name", "tenant", "cluster", "node", "plan", "image", "state", "created"]
     list_filter = ["state", "cluster"]
-    list_select_related = ["tenant", "cluster", "node", "plan"]
+    list_select_related = ["tenant", "cluster", "node", "plan", "image"]
     search_fields = ["name", "tenant__name", "ip_addresses__address"]
     raw_id_fields = ["node"]
     readonly_fields = ["state_changed", "created"]

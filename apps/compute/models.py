@@ -1,12 +1,13 @@
 """What tenants order: plans, and the VMs and containers built from them."""
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from apps.core.validators import (
     is_config_name,
+    validate_absolute_path,
     validate_config_description,
     validate_config_name,
 )
@@ -40,6 +41,112 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class GuestImage(models.Model):
+    """What a VM or container boots, as the operator catalogs it.
+
+    libvirt images boot a kernel + initrd directly (the VM's addresses on the kernel command
+    line) or a disk; LXD images are an alias in the node's LXD, imported from the given
+    tarballs when a node lacks it. Paths are on the nodes. The guest counts as booted when
+    its console shows `ready_marker` (as soon as it runs when blank) within the timeout.
+    """
+
+    class Hypervisor(models.TextChoices):
+        LIBVIRT = "libvirt", "libvirt / KVM"
+        LXD = "lxd", "LXD"
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_config_name])
+    description = models.CharField(
+        max_length=200, blank=True, validators=[validate_config_description]
+    )
+    hypervisor = models.CharField(max_length=16, choices=Hypervisor.choices)
+    kernel = models.CharField(
+        max_length=255, blank=True, validators=[validate_absolute_path],
+        help_text="libvirt direct boot: the kernel's path on the nodes.",
+    )  # fmt: skip
+    initrd = models.CharField(
+        max_length=255, blank=True, validators=[validate_absolute_path],
+        help_text="libvirt direct boot: the initrd's path on the nodes.",
+    )  # fmt: skip
+    disk = models.CharField(
+        max_length=255, blank=True, validators=[validate_absolute_path],
+        help_text="libvirt: a qcow2 disk's path on the nodes (instead of a kernel).",
+    )  # fmt: skip
+    lxd_alias = models.CharField(
+        "LXD image alias", max_length=63, blank=True, validators=[validate_config_name]
+    )
+    lxd_metadata = models.CharField(
+        "LXD metadata tarball", max_length=255, blank=True, validators=[validate_absolute_path],
+        help_text="Imported with the rootfs tarball when a node lacks the alias.",
+    )  # fmt: skip
+    lxd_rootfs = models.CharField(
+        "LXD rootfs tarball", max_length=255, blank=True, validators=[validate_absolute_path]
+    )
+    ready_marker = models.CharField(
+        max_length=100, blank=True, validators=[validate_config_description],
+        help_text="Console text that means the guest has booted; blank: running is enough.",
+    )  # fmt: skip
+    boot_timeout_seconds = models.PositiveIntegerField(
+        default=120, validators=[MinValueValidator(1), MaxValueValidator(3600)]
+    )
+    is_active = models.BooleanField(default=True, help_text="Offered for new orders.")
+
+    class Meta:
+        ordering = ["hypervisor", "name"]
+        verbose_name = "guest image"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(hypervisor="libvirt", lxd_alias="", lxd_metadata="", lxd_rootfs="")
+                    & (~Q(kernel="") | ~Q(disk=""))
+                )
+                | Q(hypervisor="lxd", kernel="", initrd="", disk="") & ~Q(lxd_alias=""),
+                name="guest_image_source_fits_hypervisor",
+            ),
+            models.CheckConstraint(
+                condition=Q(boot_timeout_seconds__gte=1), name="guest_image_timeout_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.hypervisor == self.Hypervisor.LIBVIRT:
+            if not self.kernel and not self.disk:
+                errors["kernel"] = "Give a kernel (and initrd) or a disk."
+            elif self.kernel and self.disk:
+                errors["disk"] = "Give a kernel or a disk, not both."
+            if self.initrd and not self.kernel:
+                errors["initrd"] = "An initrd goes with a kernel."
+            for field in ("lxd_alias", "lxd_metadata", "lxd_rootfs"):
+                if getattr(self, field):
+                    errors[field] = "Only for LXD images."
+        elif self.hypervisor == self.Hypervisor.LXD:
+            if not self.lxd_alias:
+                errors["lxd_alias"] = "Give the image's LXD alias."
+            if bool(self.lxd_metadata) != bool(self.lxd_rootfs):
+                errors["lxd_rootfs"] = "Give both tarballs (metadata and rootfs) or neither."
+            for field in ("kernel", "initrd", "disk"):
+                if getattr(self, field):
+                    errors[field] = "Only for libvirt images."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def kind(self) -> str:
+        """`kernel`, `disk` or `lxd`: where the guest boots from."""
+        if self.hypervisor == self.Hypervisor.LXD:
+            return "lxd"
+        return "kernel" if self.kernel else "disk"
+
+
+IMAGE_HYPERVISOR_FOR_KIND = {
+    Plan.Kind.VM: GuestImage.Hypervisor.LIBVIRT,
+    Plan.Kind.CONTAINER: GuestImage.Hypervisor.LXD,
+}
 
 
 class VirtualMachine(models.Model):
@@ -78,6 +185,14 @@ class VirtualMachine(models.Model):
         related_name="virtual_machines",
     )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="virtual_machines")
+    image = models.ForeignKey(
+        GuestImage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="virtual_machines",
+        help_text="What the guest boots (needed on libvirt and LXD nodes, not on lab ones).",
+    )
     name = models.CharField(max_length=63, validators=[validate_config_name])
     description = models.CharField(
         max_length=200, blank=True, validators=[validate_config_description]
@@ -129,6 +244,13 @@ class VirtualMachine(models.Model):
                 raise ValidationError(
                     {"plan": f"Cluster {self.cluster} runs KVM VMs; choose a VM plan."}
                 )
+        if self.image_id and self.plan_id:
+            wanted = IMAGE_HYPERVISOR_FOR_KIND[self.plan.kind]
+            if self.image.hypervisor != wanted:
+                raise ValidationError(
+                    {"image": f"Image {self.image} is for {self.image.get_hypervisor_display()}; "
+                     f"a {self.plan.get_kind_display().lower()} needs a {wanted} image."}
+                )  # fmt: skip
 
     def can_transition_to(self, state: str) -> bool:
         return state in self.TRANSITIONS[self.state]

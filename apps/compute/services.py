@@ -7,7 +7,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from apps.billing.services import usage_record_state
-from apps.compute.models import IdempotencyKey, Plan, VirtualMachine
+from apps.compute.models import GuestImage, IdempotencyKey, Plan, VirtualMachine
 from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import Cluster, Node
 from apps.ipam.services import cluster_has_pool, ip_allocate
@@ -29,8 +29,11 @@ def vm_order(
     name: str,
     description: str = "",
     created_by=None,
+    image: GuestImage | None = None,
 ) -> VirtualMachine:
     """Record an order for a VM, give it its addresses, and queue `vm_create`.
+
+    `image` is what the guest boots (libvirt and LXD nodes need one; lab netns nodes don't).
 
     The addresses are taken here, in the order's transaction, so an exhausted pool is
     reported to whoever ordered and nothing is saved.
@@ -47,13 +50,15 @@ def vm_order(
         errors["plan"] = f"Plan {plan} is no longer offered."
     if cluster.state == Cluster.State.FAILED:
         errors["cluster"] = f"Cluster {cluster} is failed; choose another."
+    if image is not None and not image.is_active:
+        errors["image"] = f"Image {image} is no longer offered."
     active = tenant.virtual_machines.exclude(state=VirtualMachine.State.DELETED).count()
     if active >= tenant.max_vms:
         errors["tenant"] = f"Quota reached: {tenant.max_vms} VMs for tenant {tenant}."
     if errors:
         raise ValidationError(errors)
     vm = VirtualMachine(
-        tenant=tenant, plan=plan, cluster=cluster, name=name, description=description
+        tenant=tenant, plan=plan, cluster=cluster, name=name, description=description, image=image
     )
     vm.full_clean()
     vm.save()
@@ -124,7 +129,9 @@ HYPERVISORS_FOR_KIND = {
 def vm_place(vm: VirtualMachine) -> VirtualMachine:
     """Choose the ready node with the most free memory that fits the plan; name the vnet.
 
-    Node rows are locked while choosing, so concurrent placements see each other.
+    A VM with an image goes to a node of the image's hypervisor; one without an image can
+    only run on lab (netns) nodes, which boot nothing. Node rows are locked while choosing,
+    so concurrent placements see each other.
 
     Raises:
         NoCapacity: no node fits.
@@ -133,12 +140,14 @@ def vm_place(vm: VirtualMachine) -> VirtualMachine:
     if vm.node_id:
         return vm
     plan = vm.plan
+    wanted = vm.image.hypervisor if vm.image is not None else Node.Hypervisor.NETNS
+    hypervisors = [h for h in HYPERVISORS_FOR_KIND[plan.kind] if h == wanted]
     nodes = list(
         Node.objects.select_for_update()
         .filter(
             cluster_id=vm.cluster_id,
             state=Node.State.READY,
-            hypervisor__in=HYPERVISORS_FOR_KIND[plan.kind],
+            hypervisor__in=hypervisors,
         )
         .order_by("pk")
     )
@@ -162,7 +171,11 @@ def vm_place(vm: VirtualMachine) -> VirtualMachine:
         if fits and free > best_free:
             best, best_free = node, free
     if best is None:
-        raise NoCapacity(f"no ready node of cluster {vm.cluster_id} has room for plan {plan}")
+        image = f"image {vm.image}" if vm.image else "no image (lab nodes only)"
+        raise NoCapacity(
+            f"no ready {'/'.join(hypervisors) or 'suitable'} node of cluster {vm.cluster_id} "
+            f"has room for plan {plan} with {image}"
+        )
     vm.node = best
     vm.vnet_name = f"vnet{vm.pk}"
     vm.mac_address = guest_mac(vm.pk)

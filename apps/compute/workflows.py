@@ -16,7 +16,7 @@ from apps.fabric.workflows import apply_node_bird
 from apps.ipam.services import cluster_has_pool, ip_allocate, ip_release
 from apps.jobs.runner import JobRun
 from workers.errors import DeviceError
-from workers.hypervisors import GuestSpec, driver_for
+from workers.hypervisors import GuestImage, GuestSpec, driver_for
 from workers.ssh import SSHSession
 
 State = VirtualMachine.State
@@ -25,6 +25,23 @@ logger = logging.getLogger(__name__)
 
 class RouteNotExported(DeviceError):
     """The node's BIRD did not export the VM's route to its route reflectors."""
+
+
+def guest_image(vm: VirtualMachine) -> GuestImage | None:
+    """The catalog image of `vm` as its driver sees it (None: the VM has none)."""
+    image = vm.image
+    if image is None:
+        return None
+    return GuestImage(
+        kernel=image.kernel,
+        initrd=image.initrd,
+        disk=image.disk,
+        lxd_alias=image.lxd_alias,
+        lxd_metadata=image.lxd_metadata,
+        lxd_rootfs=image.lxd_rootfs,
+        ready_marker=image.ready_marker,
+        boot_timeout=float(image.boot_timeout_seconds),
+    )
 
 
 def guest_spec(vm: VirtualMachine) -> GuestSpec:
@@ -42,18 +59,23 @@ def guest_spec(vm: VirtualMachine) -> GuestSpec:
         gateway_ipv6=cluster.gateway_ipv6 or "",
         gateway_mac=cluster.gateway_mac,
         guest_mac=vm.mac_address,
+        image=guest_image(vm),
     )
 
 
 def node_driver(node: Node):
-    """The hypervisor driver of `node`, with this installation's settings."""
+    """The hypervisor driver of `node`, with this installation's settings and the node's
+    options (`state_dir`: private daemons, as on lab nodes sharing one filesystem)."""
+    options = {}
+    if node.hypervisor in (Node.Hypervisor.LIBVIRT, Node.Hypervisor.LXD):
+        options["state_dir"] = (node.hypervisor_options or {}).get("state_dir", "")
     if node.hypervisor == Node.Hypervisor.LIBVIRT:
-        return driver_for(node.hypervisor, domain_type=settings.FABRIC_LIBVIRT_DOMAIN_TYPE)
-    return driver_for(node.hypervisor)
+        options["domain_type"] = settings.FABRIC_LIBVIRT_DOMAIN_TYPE
+    return driver_for(node.hypervisor, **options)
 
 
 def _load(run: JobRun) -> VirtualMachine:
-    return VirtualMachine.objects.select_related("cluster", "plan", "node").get(
+    return VirtualMachine.objects.select_related("cluster", "plan", "node", "image").get(
         pk=run.job.target_id
     )
 

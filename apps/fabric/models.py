@@ -309,6 +309,14 @@ class Node(BirdHost):
     facts = models.JSONField(
         default=dict, blank=True, help_text="What node preparation found: OS, BIRD version..."
     )
+    hypervisor_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Driver options, e.g. {"state_dir": "/srv/fabric/hv"}: run private libvirt or '
+        "LXD daemons with their state there (hosts sharing one filesystem, as lab nodes do).",
+    )
+
+    HYPERVISOR_OPTIONS = {"state_dir": validate_absolute_path}
 
     class Meta:
         ordering = ["cluster__name", "name"]
@@ -334,8 +342,25 @@ class Node(BirdHost):
         self.clean_unique_name(errors)
         self.clean_credentials(errors)
         self.clean_underlay_address(self.underlay_ip, "underlay_ip", errors)
+        self.clean_hypervisor_options(errors)
         if errors:
             raise ValidationError(errors)
+
+    def clean_hypervisor_options(self, errors: dict) -> None:
+        options = self.hypervisor_options
+        if not isinstance(options, dict):
+            errors["hypervisor_options"] = "Give a JSON object."
+            return
+        for key, value in options.items():
+            if key not in self.HYPERVISOR_OPTIONS:
+                known = ", ".join(self.HYPERVISOR_OPTIONS)
+                errors["hypervisor_options"] = f"Unknown option {key!r}; known: {known}."
+                return
+            try:
+                self.HYPERVISOR_OPTIONS[key](value if isinstance(value, str) else "")
+            except ValidationError as exc:
+                errors["hypervisor_options"] = f"{key}: {exc.messages[0]}"
+                return
 
 
 class BorderGateway(models.Model):

@@ -101,6 +101,8 @@ def node_add(run: JobRun) -> None:
                 facts = node_setup.gather_facts(session)
                 facts["bird"] = node_setup.ensure_bird(session, facts)
                 node_setup.apply_sysctls(session, persist=node.hypervisor != Node.Hypervisor.NETNS)
+                facts.update(node_setup.ensure_hypervisor(session, hypervisor=node.hypervisor,
+                             options=node.hypervisor_options, facts=facts))  # fmt: skip
                 Node.objects.filter(pk=node.pk).update(facts=facts)
                 step.log(f"{facts.get('os')}; kernel {facts.get('kernel')}; {facts['bird']}")
             apply_node_bird(run, session, node)

@@ -1,9 +1,12 @@
 """What every hypervisor driver does, and the plain data it is given."""
 
 import shlex
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from workers.errors import GuestBootTimeout
 from workers.ssh import SSHSession
 
 
@@ -32,12 +35,22 @@ class GuestSpec:
 
 @dataclass(frozen=True)
 class GuestImage:
-    """What a guest boots: a kernel and initrd (direct boot), a disk, or an LXD image alias."""
+    """What a guest boots: a kernel and initrd (direct boot), a disk, or an LXD image alias.
+
+    Paths are on the node. `lxd_metadata` + `lxd_rootfs` are tarballs the LXD driver imports
+    under `lxd_alias` when the node does not have that image yet. The guest counts as booted
+    when its console shows `ready_marker` (when empty: as soon as it runs); it has
+    `boot_timeout` seconds for that.
+    """
 
     kernel: str = ""
     initrd: str = ""
     disk: str = ""
     lxd_alias: str = ""
+    lxd_metadata: str = ""
+    lxd_rootfs: str = ""
+    ready_marker: str = ""
+    boot_timeout: float = 120.0
 
 
 class HypervisorDriver(Protocol):
@@ -78,3 +91,38 @@ def host_side_routing(guest: GuestSpec) -> list[str]:
 def run_script(session: SSHSession, lines: list[str]) -> None:
     """Run shell lines as one `set -e` script over the session (one round trip)."""
     session.run("sh -ec " + shlex.quote("\n".join(lines)))
+
+
+def wait_until_ready(
+    guest: GuestSpec,
+    console: Callable[[], str],
+    *,
+    running: Callable[[], bool],
+    interval: float = 0.25,
+) -> float:
+    """Poll the guest's console until it shows the image's ready marker; seconds waited.
+
+    Args:
+        console: returns the console output of the current boot.
+        running: False once the guest has stopped (it crashed or powered off).
+
+    Raises:
+        GuestBootTimeout: not ready within the image's `boot_timeout` (or the guest stopped);
+            the message ends with the console's last lines.
+    """
+    image = guest.image or GuestImage()
+    started = time.monotonic()
+    deadline = started + image.boot_timeout
+    while True:
+        output = console() if image.ready_marker else ""
+        alive = running()
+        if alive and (not image.ready_marker or image.ready_marker in output):
+            return time.monotonic() - started
+        if not alive or time.monotonic() > deadline:
+            tail = "\n".join(output.strip().splitlines()[-5:]) or "(no console output)"
+            why = "stopped" if not alive else f"not ready after {image.boot_timeout:g}s"
+            raise GuestBootTimeout(
+                f"guest {guest.name} {why} (waiting for {image.ready_marker!r} on its "
+                f"console); console ends with:\n{tail}"
+            )
+        time.sleep(interval)
