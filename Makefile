@@ -1,4 +1,4 @@
-.PHONY: run demo test bench lint migrate lab-up lab-down
+.PHONY: run demo test bench lint migrate lab-up lab-down lab-images
 
 # Start everything locally: Redis, a Celery worker and the web app on 127.0.0.1:8000.
 run:
@@ -15,6 +15,10 @@ lab-up:
 
 lab-down:
 	.venv/bin/python -m lab down
+
+# Offline guest images for real hypervisors in the lab (QEMU kernel+initrd, LXD busybox).
+lab-images:
+	.venv/bin/python -m lab.images build
 
 # The whole test suite with its services (what CI runs). Pass pytest args with ARGS="...".
 test:
