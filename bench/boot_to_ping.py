@@ -9,6 +9,7 @@ ping from its node through its vnet (every 20 ms). No database, no worker.
     .venv/bin/python -m bench.boot_to_ping [ROUNDS]
 """
 
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,6 +99,7 @@ def main() -> int:
             print(f"  {kind:20} median {statistics.median(samples):6.2f} s   [{listed}]")
     finally:
         lab_down(directory=directory, prefix=PREFIX)
+        shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 
