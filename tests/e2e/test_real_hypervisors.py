@@ -50,6 +50,17 @@ def guest_images():
     return lab_images.build()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _host_sysctl_file():
+    """node_add persists the routing sysctls in /etc/sysctl.d on libvirt/LXD nodes; lab
+    nodes share this machine's /etc, so remove the file again if these tests wrote it."""
+    path = Path("/etc/sysctl.d/90-fabric-portal.conf")
+    existed = path.exists()
+    yield
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def _which(tool: str) -> bool:
     import shutil
 
