@@ -1,0 +1,127 @@
+"""The guest image catalog: what each hypervisor's images must give, and how orders and
+placement use them."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from apps.compute.models import GuestImage
+from apps.compute.services import NoCapacity, vm_order, vm_place
+from apps.compute.workflows import guest_spec
+from apps.fabric.models import Cluster, Node
+from tests.factories import make_cluster, make_network, make_node, make_plan, make_pool, make_tenant
+
+pytestmark = pytest.mark.django_db
+
+KERNEL = {"kernel": "/var/cache/img/vmlinuz", "initrd": "/var/cache/img/initrd.img"}
+
+
+def image(**fields) -> GuestImage:
+    defaults = {"name": "img", "hypervisor": "libvirt", **KERNEL}
+    return GuestImage(**{**defaults, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"kernel": "", "initrd": ""}, "kernel"),
+        ({"disk": "/var/lib/disk.qcow2"}, "disk"),
+        ({"kernel": "", "disk": "/var/lib/disk.qcow2"}, "initrd"),
+        ({"lxd_alias": "busybox"}, "lxd_alias"),
+        ({"kernel": "relative/vmlinuz"}, "kernel"),
+        ({"kernel": "/boot/vmlinuz; rm -rf /"}, "kernel"),
+        ({"hypervisor": "lxd"}, "lxd_alias"),
+        (
+            {
+                "hypervisor": "lxd",
+                "kernel": "",
+                "initrd": "",
+                "lxd_alias": "bb",
+                "lxd_metadata": "/srv/meta.tar.gz",
+            },
+            "lxd_rootfs",
+        ),  # fmt: skip
+        ({"hypervisor": "lxd", "lxd_alias": "bb"}, "kernel"),
+        ({"boot_timeout_seconds": 0}, "boot_timeout_seconds"),
+    ],
+)
+def test_image_sources_must_fit_the_hypervisor(fields, field):
+    with pytest.raises(ValidationError) as caught:
+        image(**fields).full_clean()
+    assert field in caught.value.message_dict
+
+
+def test_valid_images_and_their_kind():
+    kernel = image()
+    kernel.full_clean()
+    disk = image(name="disk", kernel="", initrd="", disk="/var/lib/disk.qcow2")
+    disk.full_clean()
+    lxd = image(name="ct", hypervisor="lxd", kernel="", initrd="", lxd_alias="busybox",
+                lxd_metadata="/srv/meta.tar.gz", lxd_rootfs="/srv/rootfs.tar.gz")  # fmt: skip
+    lxd.full_clean()
+    assert (kernel.kind, disk.kind, lxd.kind) == ("kernel", "disk", "lxd")
+
+
+def test_database_refuses_an_image_without_a_source():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        image(kernel="", initrd="").save()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        image(hypervisor="lxd", kernel="", initrd="").save()
+
+
+@pytest.fixture
+def cluster() -> Cluster:
+    cluster = make_cluster(virtualization=Cluster.Virtualization.LXD)
+    make_pool(network=make_network(cluster=cluster, prefix="203.0.113.0/24"),
+              first="203.0.113.10", last="203.0.113.20")  # fmt: skip
+    return cluster
+
+
+def test_order_refuses_an_image_of_the_wrong_hypervisor_or_retired(cluster):
+    lxd = image(name="ct", hypervisor="lxd", kernel="", initrd="", lxd_alias="bb")
+    lxd.save()
+    with pytest.raises(ValidationError) as caught:
+        vm_order(tenant=make_tenant(), plan=make_plan(), cluster=cluster, name="a", image=lxd)
+    assert "needs a libvirt image" in caught.value.message_dict["image"][0]
+    retired = image(name="old", is_active=False)
+    retired.save()
+    with pytest.raises(ValidationError) as caught:
+        vm_order(tenant=make_tenant(), plan=make_plan(), cluster=cluster, name="b", image=retired)
+    assert "no longer offered" in caught.value.message_dict["image"][0]
+
+
+def test_placement_follows_the_image_and_the_spec_carries_it(cluster):
+    nodes = {
+        kind: make_node(cluster=cluster, hypervisor=kind, state=Node.State.READY)
+        for kind in ("netns", "libvirt", "lxd")
+    }
+    qemu = image(ready_marker="fabric-guest: ready", boot_timeout_seconds=30)
+    qemu.save()
+    lxd = image(name="ct", hypervisor="lxd", kernel="", initrd="", lxd_alias="bb")
+    lxd.save()
+    tenant, vm_plan = make_tenant(), make_plan()
+    ct_plan = make_plan(kind="container")
+    placed = {
+        name: vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name=name, image=img))
+        for name, plan, img in (("v", vm_plan, qemu), ("c", ct_plan, lxd), ("n", vm_plan, None))
+    }
+    assert placed["v"].node == nodes["libvirt"]
+    assert placed["c"].node == nodes["lxd"]
+    assert placed["n"].node == nodes["netns"], "no image: lab nodes only"
+    spec = guest_spec(placed["v"])
+    assert (spec.image.kernel, spec.image.initrd) == (KERNEL["kernel"], KERNEL["initrd"])
+    assert (spec.image.ready_marker, spec.image.boot_timeout) == ("fabric-guest: ready", 30.0)
+    assert guest_spec(placed["n"]).image is None
+
+    Node.objects.filter(pk=nodes["libvirt"].pk).update(state=Node.State.FAILED)
+    with pytest.raises(NoCapacity, match="libvirt"):
+        vm_place(vm_order(tenant=tenant, plan=vm_plan, cluster=cluster, name="w", image=qemu))
+
+
+def test_node_hypervisor_options_are_validated():
+    node = make_node(hypervisor="lxd", hypervisor_options={"state_dir": "/srv/fabric/hv"})
+    for bad in ({"state_dir": "relative"}, {"lxd_dir": "/x"}, ["state_dir"]):
+        node.hypervisor_options = bad
+        with pytest.raises(ValidationError) as caught:
+            node.full_clean()
+        assert "hypervisor_options" in caught.value.message_dict
