@@ -1,6 +1,7 @@
 """Fixtures shared by every test: real services, started by scripts/test.sh, made usable."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -9,6 +10,8 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
+
+from lab.netns import Lab, free_underlay, lab_down, lab_up
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,3 +84,36 @@ def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message
             return value
         time.sleep(interval)
     pytest.fail(message or f"timed out after {timeout}s waiting for {predicate}")
+
+
+# Each test session gets a lab of its own (namespaces, links, underlay), so that two
+# sessions on one machine - or a session beside `make demo` - never tear each other down.
+LAB_PREFIX = os.environ.get("FABRIC_TEST_LAB_PREFIX", f"ft{os.getpid() % 100:02d}")
+
+
+def _missing_requirements() -> str:
+    if os.geteuid() != 0:
+        return "the lab needs root (network namespaces)"
+    for tool in ("bird", "birdc", "ip", "ssh-keygen"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (make test installs it)"
+    if not os.path.exists("/usr/sbin/sshd"):
+        return "openssh-server is not installed (make test installs it)"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> Lab:
+    missing = _missing_requirements()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"lab tests cannot run: {missing}")
+        pytest.skip(missing)
+    directory = tmp_path_factory.mktemp("lab")
+    underlay = os.environ.get("FABRIC_TEST_LAB_UNDERLAY") or free_underlay(
+        [f"198.18.{n % 256}.0/24" for n in range(os.getpid() % 256, os.getpid() % 256 + 256)]
+    )
+    lab = lab_up(directory=directory, prefix=LAB_PREFIX, nodes=3, route_reflectors=2,
+                 underlay=underlay, junos_minute_seconds=6.0)  # fmt: skip
+    yield lab
+    lab_down(directory=directory, prefix=LAB_PREFIX)

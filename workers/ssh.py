@@ -1,12 +1,15 @@
 """SSH to nodes and route reflectors (asyncssh), behind a small synchronous facade.
 
-Celery tasks are synchronous; each `SSHSession` owns a private event loop and one
-connection, so a workflow step runs all its commands over a single login.
+Celery tasks are synchronous; each `SSHSession` owns one connection and a private event
+loop running in a thread of its own (so it works whatever loop the caller's thread runs),
+and a workflow step runs all its commands over a single login.
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import shlex
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,22 +65,30 @@ class SSHSession:
         self.target = target
         self.observed_host_key = ""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._conn: asyncssh.SSHClientConnection | None = None
 
     def __enter__(self) -> "SSHSession":
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
         try:
             self._conn = self._call(self._connect(), timeout=self.target.connect_timeout)
         except BaseException:
-            self._loop.close()
+            self._stop_loop()
             raise
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self._conn is not None:
             self._conn.close()
-            with contextlib.suppress(OSError, asyncssh.Error):
-                self._loop.run_until_complete(self._conn.wait_closed())
+            with contextlib.suppress(OSError, asyncssh.Error, NodeUnreachable):
+                self._call(self._conn.wait_closed(), timeout=5)
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
         self._loop.close()
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
@@ -109,9 +120,10 @@ class SSHSession:
         return None
 
     def _call(self, coroutine, *, timeout: float):
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coroutine, timeout), self._loop)
         try:
-            return self._loop.run_until_complete(asyncio.wait_for(coroutine, timeout))
-        except TimeoutError as exc:
+            return future.result()
+        except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             raise NodeUnreachable(f"{self.target!r}: timed out after {timeout:g}s") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
             raise NodeUnreachable(f"{self.target!r}: host key does not match ({exc})") from exc

@@ -248,7 +248,8 @@ def border_gateway_sync(run: JobRun) -> None:
 
 
 def cluster_provision(run: JobRun) -> None:
-    """For each RR: rr_prepare, rr_apply_config, rr_verify; then the border gateway."""
+    """For each RR: rr_prepare, rr_apply_config, rr_verify; each ready node's bird.conf
+    (so that it peers with every RR); then the border gateway."""
     cluster = Cluster.objects.get(pk=run.job.target_id)
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
     try:
@@ -261,6 +262,12 @@ def cluster_provision(run: JobRun) -> None:
                     raise SessionsNotEstablished(f"BIRD on {rr.name} is not answering")
                 step.log(", ".join(f"{n} {p.state} {p.info}".strip() for n, p in protocols.items()))
             RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.READY)
+        for node in cluster.nodes.filter(state=Node.State.READY).order_by("pk"):
+            with ExitStack() as stack:  # nodes peer with every RR: a new RR is one more
+                with run.step("node_connect") as step:
+                    session = connect(stack, node)
+                    step.log(f"node {node.name}")
+                apply_node_bird(run, session, node)
         bgw = BorderGateway.objects.filter(cluster=cluster).first()
         if bgw:
             sync_border_gateway(run, bgw)

@@ -31,7 +31,9 @@ def job_enqueue(job: Job) -> None:
 
     task = TASKS_BY_KIND[job.kind]
     queue = settings.FABRIC_TASK_QUEUE
-    transaction.on_commit(lambda: task.apply_async(args=[job.pk], queue=queue))
+    # robust: a broker that is down must not turn a committed order into an error page;
+    # the job stays `queued` and jobs.requeue_stale sends it again later.
+    transaction.on_commit(lambda: task.apply_async(args=[job.pk], queue=queue), robust=True)
 
 
 @transaction.atomic

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-# The lab, its cluster and the helpers are the end-to-end tests' own (imported, not copied).
+# The lab fixture is the session's (tests/conftest.py); the helpers are the end-to-end tests'.
 from apps.fabric.models import Cluster
 from apps.fabric.services import cluster_provision_start
-from tests.e2e import conftest as e2e
 from tests.e2e.conftest import add_node, assert_succeeded, build_cluster, wait_job
-
-lab = e2e.lab  # the session's lab fixture (network namespaces, BIRD, sshd, Junos simulator)
 
 # Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests
 # make in between are still synchronous ones.

@@ -1,7 +1,5 @@
 """The lab (network namespaces, sshd, BIRD 2, the Junos simulator) as a pytest fixture."""
 
-import os
-import shutil
 import subprocess
 
 import netaddr
@@ -13,42 +11,10 @@ from apps.fabric.workflows import cluster_provision, node_add
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
 from apps.jobs.services import job_create
-from lab.netns import Lab, free_underlay, lab_down, lab_up
+from lab.netns import Lab
 from tests.conftest import wait_for
 from tests.factories import make_cluster, make_network, make_pool
 from workers.ssh import SSHSession, SSHTarget
-
-# Each test session gets a lab of its own (namespaces, links, underlay), so that two
-# sessions on one machine - or a session beside `make demo` - never tear each other down.
-LAB_PREFIX = os.environ.get("FABRIC_TEST_LAB_PREFIX", f"ft{os.getpid() % 100:02d}")
-
-
-def _missing_requirements() -> str:
-    if os.geteuid() != 0:
-        return "the lab needs root (network namespaces)"
-    for tool in ("bird", "birdc", "ip", "ssh-keygen"):
-        if not shutil.which(tool):
-            return f"{tool} is not installed (make test installs it)"
-    if not os.path.exists("/usr/sbin/sshd"):
-        return "openssh-server is not installed (make test installs it)"
-    return ""
-
-
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory) -> Lab:
-    missing = _missing_requirements()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"lab tests cannot run: {missing}")
-        pytest.skip(missing)
-    directory = tmp_path_factory.mktemp("lab")
-    underlay = os.environ.get("FABRIC_TEST_LAB_UNDERLAY") or free_underlay(
-        [f"198.18.{n % 256}.0/24" for n in range(os.getpid() % 256, os.getpid() % 256 + 256)]
-    )
-    lab = lab_up(directory=directory, prefix=LAB_PREFIX, nodes=3, route_reflectors=2,
-                 underlay=underlay, junos_minute_seconds=6.0)  # fmt: skip
-    yield lab
-    lab_down(directory=directory, prefix=LAB_PREFIX)
 
 
 def spare_address(lab: Lab, index: int) -> str:

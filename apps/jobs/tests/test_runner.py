@@ -127,3 +127,22 @@ def test_finished_job_is_not_run_again():
     assert calls == []
     assert job.attempts == 1
     assert job.state == Job.State.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_is_down_does_not_fail_the_committed_write(monkeypatch, caplog):
+    from kombu.exceptions import OperationalError
+
+    from apps.jobs.services import job_start
+    from workers.tasks import worker_check_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(worker_check_task, "apply_async", broker_down)
+
+    job = job_start(kind=Job.Kind.WORKER_CHECK)  # commits; queuing fails after the commit
+
+    job.refresh_from_db()
+    assert job.state == Job.State.QUEUED  # kept, for jobs.requeue_stale to send again
+    assert "Connection refused" in caplog.text
