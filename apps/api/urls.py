@@ -10,7 +10,7 @@ from apps.billing.api.views import (
     WebhookDeliveryViewSet,
     WebhookEndpointViewSet,
 )
-from apps.compute.api.views import PlanViewSet, VirtualMachineViewSet
+from apps.compute.api.views import GuestImageViewSet, PlanViewSet, VirtualMachineViewSet
 from apps.fabric.api.views import (
     BorderGatewayViewSet,
     ClusterViewSet,
@@ -41,6 +41,7 @@ router.register("tenants", TenantViewSet, basename="tenant")
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("plans", PlanViewSet, basename="plan")
+router.register("images", GuestImageViewSet, basename="image")
 router.register("clusters", ClusterViewSet, basename="cluster")
 router.register("border-gateways", BorderGatewayViewSet, basename="border-gateway")
 router.register("route-reflectors", RouteReflectorViewSet, basename="route-reflector")

@@ -100,7 +100,12 @@ def node_add(run: JobRun) -> None:
             with run.step("node_prepare") as step:
                 facts = node_setup.gather_facts(session)
                 facts["bird"] = node_setup.ensure_bird(session, facts)
-                node_setup.apply_sysctls(session, persist=node.hypervisor != Node.Hypervisor.NETNS)
+                # lab nodes (netns driver, or daemons in a private state dir) share the
+                # machine's /etc: their sysctls are set, not persisted
+                lab_node = node.hypervisor == Node.Hypervisor.NETNS or bool(
+                    (node.hypervisor_options or {}).get("state_dir")
+                )
+                node_setup.apply_sysctls(session, persist=not lab_node)
                 facts.update(node_setup.ensure_hypervisor(session, hypervisor=node.hypervisor,
                              options=node.hypervisor_options, facts=facts))  # fmt: skip
                 Node.objects.filter(pk=node.pk).update(facts=facts)

@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.api.serializers import CreateOnlyFieldsMixin, JobLinkSerializer
-from apps.compute.models import Plan, VirtualMachine
+from apps.compute.models import GuestImage, Plan, VirtualMachine
 from apps.core.validators import validate_config_description, validate_config_name
 from apps.fabric.models import Cluster
 from apps.tenancy.models import Tenant
@@ -17,6 +17,15 @@ class PlanSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
         validators = []
 
 
+class GuestImageSerializer(serializers.ModelSerializer):
+    """A guest image of the catalog (operators manage it in the admin)."""
+
+    class Meta:
+        model = GuestImage
+        fields = ["id", "name", "description", "hypervisor", "is_active"]
+        read_only_fields = fields
+
+
 class VirtualMachineSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     kind = serializers.CharField(source="plan.kind", read_only=True)
@@ -26,8 +35,8 @@ class VirtualMachineSerializer(serializers.ModelSerializer):
     class Meta:
         model = VirtualMachine
         fields = [
-            "id", "url", "name", "description", "tenant", "cluster", "plan", "kind", "node",
-            "state", "state_changed", "ipv4", "ipv6", "mac_address", "vnet_name", "created",
+            "id", "url", "name", "description", "tenant", "cluster", "plan", "image", "kind",
+            "node", "state", "state_changed", "ipv4", "ipv6", "mac_address", "vnet_name", "created",
         ]  # fmt: skip
         read_only_fields = [f for f in fields if f != "description"]
         validators = []
@@ -67,6 +76,12 @@ class VirtualMachineOrderSerializer(serializers.Serializer):
     )
     plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
     cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all())
+    image = serializers.PrimaryKeyRelatedField(
+        queryset=GuestImage.objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+        help_text="The guest image (libvirt and LXD nodes); none for the lab's netns nodes.",
+    )
     name = serializers.CharField(max_length=63, validators=[validate_config_name])
     description = serializers.CharField(
         max_length=200,

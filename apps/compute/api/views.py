@@ -15,15 +15,16 @@ from apps.api.exceptions import conflict_on_invalid
 from apps.api.filters import AddressFilter, IdFilter
 from apps.api.permissions import Policy
 from apps.api.serializers import started
-from apps.api.views import ApiViewSet, CrudMixins, accepted
+from apps.api.views import ApiViewSet, CrudMixins, ReadMixins, accepted
 from apps.compute import selectors, services
 from apps.compute.api.serializers import (
+    GuestImageSerializer,
     PlanSerializer,
     VirtualMachineOrderSerializer,
     VirtualMachineSerializer,
     VirtualMachineStartedSerializer,
 )
-from apps.compute.models import Plan, VirtualMachine
+from apps.compute.models import GuestImage, Plan, VirtualMachine
 from apps.tenancy.models import Tenant
 
 ORDERING_ROLES = frozenset({ADMIN, OPERATOR, TENANT_USER})
@@ -50,6 +51,16 @@ class PlanViewSet(CrudMixins, ApiViewSet):
     create_service = staticmethod(services.plan_create)
     update_service = staticmethod(services.plan_update)
     delete_service = staticmethod(services.plan_delete)
+
+
+class GuestImageViewSet(ReadMixins, ApiViewSet):
+    """The guest image catalog: what a VM or container boots. Operators edit it in the admin."""
+
+    queryset = GuestImage.objects.all()
+    serializer_class = GuestImageSerializer
+    filterset_fields = ["hypervisor", "is_active"]
+    search_fields = ["name", "description"]
+    ordering_fields = ["id", "name"]
 
 
 class VirtualMachineFilter(filters.FilterSet):
