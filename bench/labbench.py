@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.lab_records import lab_cluster, lab_node_fields
+from apps.fabric.models import Cluster, Node
 from apps.fabric.workflows import cluster_provision, node_add
-from apps.ipam.models import IPPool, Network
 from apps.jobs.runner import run_job
 from apps.jobs.services import job_create
 from lab.netns import Lab, free_underlay, lab_down, lab_up
@@ -35,33 +35,15 @@ def run_inline(kind: str, target, workflow):
 
 
 def provisioned_cluster(lab: Lab, *, pool_size: int = 200) -> Cluster:
-    cluster = Cluster.objects.create(name=f"bench{int(time.time())}", bgp_asn=lab.asn,
-                                     bgp_community=f"{lab.asn}:100")  # fmt: skip
-    network = Network.objects.create(cluster=cluster, prefix=lab.public)
-    IPPool.objects.create(network=network, name="p", first_address="203.0.113.10",
-                          last_address=f"203.0.113.{10 + pool_size - 1}")  # fmt: skip
-    BorderGateway.objects.create(
-        cluster=cluster, name="mx", mgmt_host="127.0.0.1", mgmt_port=lab.junos_port,
-        username=lab.junos_username, password=lab.junos_password,
-        peering_ip=lab.core.address, peer_asn=lab.asn,
-    )  # fmt: skip
-    for host in lab.by_role("rr"):
-        RouteReflector.objects.create(
-            cluster=cluster, name=host.name, peering_ip=host.address,
-            ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-            bird_socket_path=host.bird_socket,
-        )  # fmt: skip
+    cluster = lab_cluster(lab, name=f"bench{int(time.time())}",
+                          last=f"203.0.113.{10 + pool_size - 1}")  # fmt: skip
     run_inline("cluster_provision", cluster, cluster_provision)
     return cluster
 
 
 def add_node(lab: Lab, cluster: Cluster, name: str) -> Node:
-    host = lab.hosts[name]
-    node = Node.objects.create(
-        cluster=cluster, name=name, underlay_ip=host.address, hypervisor="netns",
-        ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-        bird_socket_path=host.bird_socket, vcpus=64, memory_mb=262144, disk_gb=4000,
-    )  # fmt: skip
+    node = Node.objects.create(cluster=cluster, **lab_node_fields(
+        lab, name, vcpus=64, memory_mb=262144, disk_gb=4000))  # fmt: skip
     run_inline("node_add", node, node_add)
     return node
 

@@ -161,6 +161,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
+        "NodeHypervisorEnum": "apps.fabric.models.Node.Hypervisor",
+        "ImageHypervisorEnum": "apps.compute.models.GuestImage.Hypervisor",
         "VmStateEnum": "apps.compute.models.VirtualMachine.State",
         "PlanKindEnum": "apps.compute.models.Plan.Kind",
         "ClusterStateEnum": "apps.fabric.models.Cluster.State",

@@ -5,7 +5,8 @@ import subprocess
 import netaddr
 import pytest
 
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.lab_records import lab_cluster, lab_node_fields
+from apps.fabric.models import Cluster, Node
 from apps.fabric.services import node_create
 from apps.fabric.workflows import cluster_provision, node_add
 from apps.jobs.models import Job
@@ -13,7 +14,6 @@ from apps.jobs.runner import run_job
 from apps.jobs.services import job_create
 from lab.netns import Lab
 from tests.conftest import wait_for
-from tests.factories import make_cluster, make_network, make_pool
 from workers.ssh import SSHSession, SSHTarget
 
 
@@ -69,30 +69,11 @@ def assert_succeeded(job: Job) -> None:
 
 def build_cluster(lab, *, group: str = "VM") -> Cluster:
     """A cluster on the lab: public network and pool, the simulator as border gateway, RRs."""
-    cluster = make_cluster(name="lab", bgp_asn=lab.asn, bgp_community=f"{lab.asn}:100")
-    make_pool(network=make_network(cluster=cluster, prefix=lab.public),
-              first="203.0.113.10", last="203.0.113.20")  # fmt: skip
-    BorderGateway.objects.create(
-        cluster=cluster, name="mx1", mgmt_host="127.0.0.1", mgmt_port=lab.junos_port,
-        username=lab.junos_username, password=lab.junos_password,
-        peering_ip=lab.core.address, peer_asn=lab.asn, bgp_group=group, policy_name=group,
-    )  # fmt: skip
-    for rr in lab.by_role("rr"):
-        RouteReflector.objects.create(
-            cluster=cluster, name=rr.name, peering_ip=rr.address,
-            ssh_private_key=lab.ssh_private_key,
-            bird_config_path=rr.bird_conf, bird_socket_path=rr.bird_socket,
-        )  # fmt: skip
-    return cluster
+    return lab_cluster(lab, group=group, last="203.0.113.20")
 
 
 def add_node(lab, cluster: Cluster, name: str) -> Node:
-    host = lab.hosts[name]
-    return node_create(
-        cluster=cluster, name=name, underlay_ip=host.address, hypervisor="netns",
-        ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-        bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
-    )  # fmt: skip
+    return node_create(cluster=cluster, **lab_node_fields(lab, name))
 
 
 def run_inline(kind: str, target, workflow) -> Job:
@@ -110,12 +91,7 @@ def lab_session(lab, name: str) -> SSHSession:
 def _provision(lab) -> Cluster:
     cluster = build_cluster(lab)
     assert_succeeded(run_inline("cluster_provision", cluster, cluster_provision))
-    host = lab.hosts["node1"]
-    node = Node.objects.create(
-        cluster=cluster, name="node1", underlay_ip=host.address, hypervisor="netns",
-        ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-        bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
-    )  # fmt: skip
+    node = Node.objects.create(cluster=cluster, **lab_node_fields(lab, "node1"))
     assert_succeeded(run_inline("node_add", node, node_add))
     return cluster
 

@@ -22,7 +22,9 @@ PRODUCTION = {
 
 
 def check_deploy(overrides: dict) -> subprocess.CompletedProcess:
-    env = {**os.environ, **overrides}
+    # the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE belongs to the test harness, not production
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(overrides)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,

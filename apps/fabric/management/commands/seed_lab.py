@@ -5,9 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.compute.models import Plan
-from apps.fabric.models import BorderGateway, Cluster, RouteReflector
+from apps.fabric.lab_records import lab_cluster, lab_node_fields
+from apps.fabric.models import Cluster
 from apps.fabric.services import cluster_provision_start, node_create
-from apps.ipam.models import IPPool, Network
 from apps.tenancy.models import Membership, Role, Tenant
 from lab.netns import DEFAULT_DIR, Lab
 
@@ -27,31 +27,10 @@ class Command(BaseCommand):
         if Cluster.objects.filter(name="lab").exists():
             self.stdout.write("cluster 'lab' already exists; nothing to do")
             return
-        cluster = Cluster.objects.create(
-            name="lab", description="Network-namespace lab", bgp_asn=lab.asn,
-            bgp_community=f"{lab.asn}:100",
-        )  # fmt: skip
-        network = Network.objects.create(cluster=cluster, prefix=lab.public)
-        IPPool.objects.create(network=network, name="main", first_address="203.0.113.10",
-                              last_address="203.0.113.250")  # fmt: skip
-        BorderGateway.objects.create(
-            cluster=cluster, name="mx-lab", mgmt_host="127.0.0.1", mgmt_port=lab.junos_port,
-            username=lab.junos_username, password=lab.junos_password,
-            peering_ip=lab.core.address, peer_asn=lab.asn,
-        )  # fmt: skip
-        for host in lab.by_role("rr"):
-            RouteReflector.objects.create(
-                cluster=cluster, name=host.name, peering_ip=host.address,
-                ssh_private_key=lab.ssh_private_key,
-                bird_config_path=host.bird_conf, bird_socket_path=host.bird_socket,
-            )  # fmt: skip
+        cluster = lab_cluster(lab)
         cluster_provision_start(cluster=cluster)
         for host in lab.by_role("node"):
-            node_create(
-                cluster=cluster, name=host.name, underlay_ip=host.address, hypervisor="netns",
-                ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-                bird_socket_path=host.bird_socket, vcpus=8, memory_mb=16384, disk_gb=200,
-            )  # fmt: skip
+            node_create(cluster=cluster, **lab_node_fields(lab, host.name))
         Plan.objects.get_or_create(name="small", defaults={"vcpus": 1, "memory_mb": 1024,
                                                            "disk_gb": 10})  # fmt: skip
         tenant, _ = Tenant.objects.get_or_create(name="demo")

@@ -1,0 +1,51 @@
+"""The database records of a cluster built on the lab (lab/netns.py).
+
+One place for `manage.py seed_lab`, the end-to-end tests and the benchmarks: a cluster with
+the lab's public network and a pool, the Junos simulator as border gateway, and the lab's
+route reflectors; and the fields of a node for one of the lab's node hosts.
+"""
+
+from apps.fabric.models import BorderGateway, Cluster, RouteReflector
+from apps.ipam.models import IPPool, Network
+from lab.netns import Lab
+
+
+def lab_cluster(
+    lab: Lab,
+    *,
+    name: str = "lab",
+    group: str = "VM",
+    first: str = "203.0.113.10",
+    last: str = "203.0.113.250",
+) -> Cluster:
+    """Create the cluster's records (nothing is configured: provisioning does that)."""
+    cluster = Cluster.objects.create(
+        name=name, description="Network-namespace lab", bgp_asn=lab.asn,
+        bgp_community=f"{lab.asn}:100",
+    )  # fmt: skip
+    network = Network.objects.create(cluster=cluster, prefix=lab.public)
+    IPPool.objects.create(network=network, name="main", first_address=first, last_address=last)
+    BorderGateway.objects.create(
+        cluster=cluster, name="mx-lab", mgmt_host="127.0.0.1", mgmt_port=lab.junos_port,
+        username=lab.junos_username, password=lab.junos_password,
+        peering_ip=lab.core.address, peer_asn=lab.asn, bgp_group=group, policy_name=group,
+    )  # fmt: skip
+    for host in lab.by_role("rr"):
+        RouteReflector.objects.create(
+            cluster=cluster, name=host.name, peering_ip=host.address,
+            ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
+            bird_socket_path=host.bird_socket,
+        )  # fmt: skip
+    return cluster
+
+
+def lab_node_fields(lab: Lab, name: str, **overrides) -> dict:
+    """Fields of a Node (or `node_create`) for the lab host `name` (netns hypervisor)."""
+    host = lab.hosts[name]
+    fields = {
+        "name": name, "underlay_ip": host.address, "hypervisor": "netns",
+        "ssh_private_key": lab.ssh_private_key, "bird_config_path": host.bird_conf,
+        "bird_socket_path": host.bird_socket, "vcpus": 8, "memory_mb": 16384, "disk_gb": 200,
+    }  # fmt: skip
+    fields.update(overrides)
+    return fields
