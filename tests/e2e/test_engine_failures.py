@@ -205,3 +205,23 @@ def test_preview_shows_the_pending_diff_and_commits_nothing(lab, ready_cluster):
     )
     assert _committed(lab) == before
     assert not COMMITTING_EVENTS & set(_events(lab)[events_before:])
+
+
+def test_an_apply_cut_short_after_the_rename_is_finished_by_the_next_one(lab):
+    """SSH dropped between the rename and `birdc configure`: the file is new, BIRD is not.
+    The next apply of the same config (a retry, or reconcile) reloads it."""
+    rr = lab.hosts["rr2"]
+    paths = bird_paths(
+        RouteReflector(bird_config_path=rr.bird_conf, bird_socket_path=rr.bird_socket)
+    )
+    old = f"router id {rr.address};\nprotocol device {{ scan time 10; }}\n"
+    new = old + "protocol static cut_short { ipv4; route 203.0.113.99/32 blackhole; }\n"
+    with lab_session(lab, "rr2") as session:
+        apply_config(session, paths, old)
+        Path(rr.bird_conf).write_text(new)  # renamed into place; the connection died here
+        assert "cut_short" not in show_protocols(session, paths)
+
+        result = apply_config(session, paths, new)
+
+        assert result.changed is False  # the file was already right
+        assert "cut_short" in show_protocols(session, paths)  # and now BIRD runs it

@@ -24,12 +24,14 @@ from pathlib import Path
 import pytest
 
 from apps.compute.models import GuestImage, VirtualMachine
-from apps.compute.services import vm_delete_start, vm_order, vm_power_start
+from apps.compute.services import vm_order
 from apps.fabric.models import Cluster, Node
 from apps.fabric.services import cluster_provision_start, node_create
 from apps.ipam.models import IPAddress
+from apps.tenancy.services import api_key_create
 from lab import images as lab_images
 from tests.conftest import wait_for
+from tests.e2e.api_client import Api
 from tests.e2e.conftest import assert_succeeded, build_cluster, core_routes, wait_job
 from tests.factories import make_plan, make_tenant
 
@@ -185,7 +187,9 @@ def seconds_to_first_ping(lab, address: str, since: float, timeout: float = 120)
 BOOT_TO_PING: dict[str, list[float]] = {"libvirt": [], "lxd": []}
 
 
-def test_libvirt_vm_and_lxd_container_end_to_end(lab, celery_worker_process, guest_images):
+def test_libvirt_vm_and_lxd_container_end_to_end(
+    lab, celery_worker_process, guest_images, live_server
+):
     cluster = lab_cluster(lab)
     kvm = add_hypervisor_node(lab, cluster, "node2", "libvirt")
     lxd = add_hypervisor_node(lab, cluster, "node3", "lxd")
@@ -200,19 +204,24 @@ def test_libvirt_vm_and_lxd_container_end_to_end(lab, celery_worker_process, gue
     assert not node_has(lab, "node2", "ip link show type bridge | grep -q ."), "no bridge"
     assert not node_has(lab, "node3", "ip link show type bridge | grep -q ."), "no bridge"
 
-    # 1. order one VM and one container: both running, each on its node, answering itself
+    # 1. order one VM and one container through the API (as the tenant): both running, each
+    #    on its node, answering itself
     tenant = make_tenant()
+    _, secret = api_key_create(name="hypervisors", tenant=tenant, role="tenant_user")
+    customer = Api(live_server.url, secret)
     vm_plan = make_plan(name="lab-vm", vcpus=1, memory_mb=128, disk_gb=1)
     ct_plan = make_plan(name="lab-ct", kind="container", vcpus=1, memory_mb=128, disk_gb=1)
     ordered = time.monotonic()
-    vm = vm_order(tenant=tenant, plan=vm_plan, cluster=cluster, name="qemu1",
-                  image=qemu_image(guest_images))  # fmt: skip
-    ct = vm_order(tenant=tenant, plan=ct_plan, cluster=cluster, name="lxd1",
-                  image=lxd_image(guest_images))  # fmt: skip
-    for guest in (vm, ct):
-        assert_succeeded(wait_job(guest, "vm_create", timeout=240))
+    orders = [
+        customer.post("/vms/", {"plan": vm_plan.pk, "cluster": cluster.pk, "name": "qemu1",
+                                "image": qemu_image(guest_images).pk}, expect=202),
+        customer.post("/vms/", {"plan": ct_plan.pk, "cluster": cluster.pk, "name": "lxd1",
+                                "image": lxd_image(guest_images).pk}, expect=202),
+    ]  # fmt: skip
+    for order in orders:
+        customer.succeeded(order["job"], timeout=240)
     vm, ct = (
-        VirtualMachine.objects.select_related("node", "cluster").get(pk=g.pk) for g in (vm, ct)
+        VirtualMachine.objects.select_related("node", "cluster").get(pk=o["id"]) for o in orders
     )
     assert (vm.state, vm.node.name, ct.state, ct.node.name) == (
         "running",
@@ -232,10 +241,11 @@ def test_libvirt_vm_and_lxd_container_end_to_end(lab, celery_worker_process, gue
     # 2. stop / start: no answer while stopped; the same address after, from a new boot
     for guest in (vm, ct):
         address = address_of(guest)
-        assert_succeeded(wait_job(vm_power_start(vm=guest, start=False)))
+        customer.succeeded(customer.post(f"/vms/{guest.pk}/stop/", expect=202)["job"])
         wait_for(lambda a=address: ping_ttl(lab, a) is None, timeout=20)
         started = time.monotonic()
-        assert_succeeded(wait_job(vm_power_start(vm=guest, start=True), timeout=180))
+        customer.succeeded(customer.post(f"/vms/{guest.pk}/start/", expect=202)["job"],
+                           timeout=180)  # fmt: skip
         took = seconds_to_first_ping(lab, address, started)
         BOOT_TO_PING[guest.node.hypervisor].append(took)
         print(f"[hypervisors] {guest.node.hypervisor} start job -> core ping: {took:.2f}s")
@@ -248,7 +258,7 @@ def test_libvirt_vm_and_lxd_container_end_to_end(lab, celery_worker_process, gue
     # 3. delete: guest, vnet and route gone on the node and the core; the address is free
     for guest, node in ((vm, "node2"), (ct, "node3")):
         address = address_of(guest)
-        assert_succeeded(wait_job(vm_delete_start(vm=guest), timeout=120))
+        customer.succeeded(customer.delete(f"/vms/{guest.pk}/", expect=202)["job"], timeout=120)
         wait_for(lambda a=address: f"{a}/32" not in core_routes(lab), timeout=20)
         assert not node_has(lab, node, f"ip link show {guest.vnet_name}")
         assert not node_has(lab, node, f"ip route show {address} | grep -q .")

@@ -12,7 +12,8 @@ from apps.fabric.reconcile import reconcile
 from apps.fabric.selectors import node_bird_config
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
-from tests.e2e.conftest import assert_succeeded, run_inline
+from tests.conftest import wait_for
+from tests.e2e.conftest import assert_succeeded, birdc, run_inline
 from tests.factories import make_plan, make_tenant
 from workers.render import render_node_bird
 
@@ -67,3 +68,15 @@ def test_reconcile_reports_an_unreachable_device_and_still_checks_the_others(lab
     assert steps["reconcile_node_node1"] == "failed"
     assert steps["reconcile_rr_rr1"] in ("skipped", "succeeded")
     assert steps["reconcile_rr_rr2"] in ("skipped", "succeeded")
+
+
+def test_bird_down_on_a_node_is_started_again_by_reconcile(lab, ready_cluster):
+    node_host = lab.hosts["node1"]
+    node_host.run(f"kill $(cat {node_host.bird_socket.removesuffix('.ctl')}.pid)")
+    wait_for(lambda: "BIRD" not in birdc(lab, "node1", "show status"), timeout=10)
+
+    job = run_inline("reconcile", None, reconcile)
+
+    assert_succeeded(job)
+    assert "BIRD was not running: started" in job.steps.get(name="reconcile_node_node1").output
+    wait_for(lambda: "Established" in birdc(lab, "node1", "show protocols"), timeout=30)

@@ -62,3 +62,30 @@ def test_vm_create_survives_a_killed_worker(lab, provisioned_cluster, tmp_path, 
     assert node.run("ip -o link show").stdout.count(f"{vm.vnet_name}@") == 1
     assert node.run("ip route show").stdout.count(f"{address} dev {vm.vnet_name}") == 1
     assert Path(node.bird_conf).read_text().count(f"route {address}/32") == 1
+
+
+def test_two_workers_on_one_node_take_turns_and_bird_conf_holds_every_vm(
+    lab, provisioned_cluster, tmp_path, settings
+):
+    settings.FABRIC_TASK_QUEUE = "faults"
+    workers = [start_celery_worker(tmp_path / f"w{i}.log", name=f"twin{i}", queues="faults")
+               for i in range(2)]  # fmt: skip
+    try:
+        tenant, plan = make_tenant(), make_plan()
+        vms = [vm_order(tenant=tenant, plan=plan, cluster=provisioned_cluster, name=f"twin{i}")
+               for i in range(4)]  # fmt: skip
+        jobs = [Job.objects.get(target_id=vm.pk, kind="vm_create") for vm in vms]
+        wait_for(
+            lambda: Job.objects.filter(pk__in=[j.pk for j in jobs], state="succeeded").count() == 4,
+            timeout=180, message="the four VMs were not all created",
+        )  # fmt: skip
+    finally:
+        for worker in workers:
+            stop_celery_worker(worker)
+    ran_by = {Job.objects.get(pk=j.pk).celery_task_id for j in jobs}
+    assert len(ran_by) == 4
+    logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
+    assert all("compute.vm_create" in log for log in logs)  # both workers took some
+    conf = Path(lab.hosts["node1"].bird_conf).read_text()
+    for vm in vms:
+        assert f"route {vm.ip_addresses.get().address}/32" in conf
