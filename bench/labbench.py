@@ -19,6 +19,10 @@ PREFIX = "fb"
 
 
 def bench_lab(nodes: int = 2) -> Lab:
+    """A fresh lab, and a database emptied of earlier benchmarks' records."""
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
     lab_down(directory=LAB_DIR, prefix=PREFIX)
     underlay = free_underlay([f"198.18.{n}.0/24" for n in range(200, 256)])
     return lab_up(directory=LAB_DIR, prefix=PREFIX, nodes=nodes, underlay=underlay,

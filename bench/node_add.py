@@ -13,7 +13,7 @@ setup_django()
 import netaddr  # noqa: E402
 
 from apps.fabric.models import Node  # noqa: E402
-from apps.fabric.workflows import cluster_provision  # noqa: E402
+from apps.fabric.workflows import apply_route_reflector  # noqa: E402
 from bench.labbench import LAB_DIR, PREFIX, add_node, bench_lab, provisioned_cluster, run_inline  # noqa: E402
 from lab.netns import Lab, lab_down, sh  # noqa: E402
 from tests.e2e.conftest import birdc  # noqa: E402
@@ -58,6 +58,11 @@ def established(lab: Lab, rr: str) -> dict[str, str]:
     return since
 
 
+def apply_route_reflectors(run) -> None:
+    for rr in run.job.target.route_reflectors.order_by("pk"):
+        apply_route_reflector(run, rr)
+
+
 def main() -> None:
     lab = bench_lab(nodes=2)
     try:
@@ -71,7 +76,7 @@ def main() -> None:
             Node.objects.create(cluster=cluster, name=f"sim{i}", underlay_ip=address,
                                 hypervisor="netns", ssh_private_key="unused", vcpus=1,
                                 memory_mb=1024, disk_gb=10, state=Node.State.READY)  # fmt: skip
-        run_inline("cluster_provision", cluster, cluster_provision)  # the RRs learn all 100
+        run_inline("cluster_provision", cluster, apply_route_reflectors)  # learn all 100
         deadline = time.monotonic() + 120
         while min(len(established(lab, rr.name)) for rr in lab.by_role("rr")) < EXISTING + 1:
             if time.monotonic() > deadline:

@@ -221,4 +221,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # SSH libraries log every connection and command at INFO: keep worker logs readable.
+    "loggers": {
+        name: {"level": env_str("SSH_LOG_LEVEL", "WARNING")}
+        for name in ("asyncssh", "paramiko", "netmiko")
+    },
 }
