@@ -167,6 +167,7 @@ SPECTACULAR_SETTINGS = {
         "PlanKindEnum": "apps.compute.models.Plan.Kind",
         "ClusterStateEnum": "apps.fabric.models.Cluster.State",
         "NodeStateEnum": "apps.fabric.models.Node.State",
+        "RouteReflectorStateEnum": "apps.fabric.models.RouteReflector.State",
         "BorderGatewayStateEnum": "apps.fabric.models.BorderGateway.State",
         "IpAddressStatusEnum": "apps.ipam.models.IPAddress.Status",
         "JobStateEnum": "apps.jobs.models.Job.State",

@@ -55,6 +55,12 @@ def show_protocols(session: SSHSession, paths: BirdPaths) -> dict[str, ProtocolS
     return parse_show_protocols(result.stdout)
 
 
+def stop_bird(session: SSHSession, paths: BirdPaths) -> bool:
+    """Shut BIRD down with `birdc down`; False when it was not running. Files stay."""
+    result = _birdc(session, paths, "down", check=False)
+    return result.ok and "Shutdown requested" in result.stdout
+
+
 APPLY_SCRIPT = r"""
 conf=%(conf)s sock=%(sock)s pidfile=%(pidfile)s tmp=%(tmp)s prev=%(prev)s m=%(marker)s
 mkdir -p "$(dirname "$conf")" "$(dirname "$sock")" || exit 1

@@ -47,6 +47,9 @@ border_gateway_preview_task = workflow_task(
 )
 node_add_task = workflow_task("fabric.node_add", "apps.fabric.workflows.node_add")
 node_remove_task = workflow_task("fabric.node_remove", "apps.fabric.workflows.node_remove")
+route_reflector_remove_task = workflow_task(
+    "fabric.route_reflector_remove", "apps.fabric.workflows.route_reflector_remove"
+)
 reconcile_task = workflow_task("fabric.reconcile", "apps.fabric.reconcile.reconcile")
 vm_create_task = workflow_task("compute.vm_create", "apps.compute.workflows.vm_create")
 vm_delete_task = workflow_task("compute.vm_delete", "apps.compute.workflows.vm_delete")
@@ -60,6 +63,7 @@ TASKS_BY_KIND = {
     "border_gateway_preview": border_gateway_preview_task,
     "node_add": node_add_task,
     "node_remove": node_remove_task,
+    "route_reflector_remove": route_reflector_remove_task,
     "reconcile": reconcile_task,
     "vm_create": vm_create_task,
     "vm_delete": vm_delete_task,

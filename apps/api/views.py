@@ -102,14 +102,17 @@ class ReadMixins(mixins.ListModelMixin, mixins.RetrieveModelMixin):
     pass
 
 
-class CrudMixins(
+class CreateReadUpdateMixins(
     ServiceWritesMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
 ):
+    pass
+
+
+class CrudMixins(CreateReadUpdateMixins, mixins.DestroyModelMixin):
     pass
 
 

@@ -65,12 +65,16 @@ def guest_spec(vm: VirtualMachine) -> GuestSpec:
 
 def node_driver(node: Node):
     """The hypervisor driver of `node`, with this installation's settings and the node's
-    options (`state_dir`: private daemons, as on lab nodes sharing one filesystem)."""
+    options (`state_dir`: private daemons, as on lab nodes sharing one filesystem;
+    `namespace_prefix`: netns "VM" names of labs sharing one kernel)."""
     options = {}
     if node.hypervisor in (Node.Hypervisor.LIBVIRT, Node.Hypervisor.LXD):
         options["state_dir"] = (node.hypervisor_options or {}).get("state_dir", "")
     if node.hypervisor == Node.Hypervisor.LIBVIRT:
         options["domain_type"] = settings.FABRIC_LIBVIRT_DOMAIN_TYPE
+    prefix = (node.hypervisor_options or {}).get("namespace_prefix")
+    if node.hypervisor == Node.Hypervisor.NETNS and prefix:
+        options["namespace_prefix"] = prefix
     return driver_for(node.hypervisor, **options)
 
 

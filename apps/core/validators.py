@@ -137,6 +137,12 @@ validate_absolute_path = RegexValidator(
     code="invalid_path",
 )
 
+validate_name_prefix = RegexValidator(
+    re.compile(r"^[a-z][a-z0-9-]{0,15}\Z"),
+    "Enter up to 16 lowercase letters, digits and dashes, starting with a letter.",
+    code="invalid_prefix",
+)
+
 validate_username = RegexValidator(
     re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z"),
     "Enter a login name of letters, digits, dots, dashes and underscores.",

@@ -39,6 +39,11 @@ def lab_cluster(
     return cluster
 
 
+def lab_vm_namespace_prefix(lab: Lab) -> str:
+    """netns "VMs" of this lab are named <lab prefix>-vm-<VM id>: lab_down removes them."""
+    return f"{lab.prefix}-vm-"
+
+
 def lab_node_fields(lab: Lab, name: str, **overrides) -> dict:
     """Fields of a Node (or `node_create`) for the lab host `name` (netns hypervisor)."""
     host = lab.hosts[name]
@@ -46,6 +51,7 @@ def lab_node_fields(lab: Lab, name: str, **overrides) -> dict:
         "name": name, "underlay_ip": host.address, "hypervisor": "netns",
         "ssh_private_key": lab.ssh_private_key, "bird_config_path": host.bird_conf,
         "bird_socket_path": host.bird_socket, "vcpus": 8, "memory_mb": 16384, "disk_gb": 200,
+        "hypervisor_options": {"namespace_prefix": lab_vm_namespace_prefix(lab)},
     }  # fmt: skip
     fields.update(overrides)
     return fields

@@ -19,6 +19,7 @@ from apps.core.validators import (
     validate_config_name,
     validate_host,
     validate_mac_unicast,
+    validate_name_prefix,
     validate_username,
 )
 from workers.fabric_rules import MAX_ASN
@@ -245,6 +246,7 @@ class RouteReflector(BirdHost):
         PROVISIONING = "provisioning", "Provisioning"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+        REMOVING = "removing", "Removing"
 
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="route_reflectors")
     peering_ip = models.GenericIPAddressField(
@@ -313,10 +315,14 @@ class Node(BirdHost):
         default=dict,
         blank=True,
         help_text='Driver options, e.g. {"state_dir": "/srv/fabric/hv"}: run private libvirt or '
-        "LXD daemons with their state there (hosts sharing one filesystem, as lab nodes do).",
+        "LXD daemons with their state there (hosts sharing one filesystem, as lab nodes do); "
+        '{"namespace_prefix": "lab1-vm-"}: name netns "VMs" <prefix><VM id> (default fabvm-).',
     )
 
-    HYPERVISOR_OPTIONS = {"state_dir": validate_absolute_path}
+    HYPERVISOR_OPTIONS = {
+        "state_dir": validate_absolute_path,
+        "namespace_prefix": validate_name_prefix,
+    }
 
     class Meta:
         ordering = ["cluster__name", "name"]

@@ -42,6 +42,11 @@ def node_peer(node: Node) -> BgpPeer:
     )
 
 
+def active_route_reflectors(cluster: Cluster):
+    """The RRs nodes and the border gateway peer with: all but those being removed."""
+    return cluster.route_reflectors.exclude(state=RouteReflector.State.REMOVING).order_by("pk")
+
+
 def nodes_in_route_reflectors(cluster: Cluster):
     """Nodes the RRs peer with: all but those not yet started and those being removed."""
     return cluster.nodes.exclude(state__in=[Node.State.NEW, Node.State.REMOVING]).order_by("pk")
@@ -66,7 +71,7 @@ def node_bird_config(node: Node) -> NodeBirdConfig:
         node=node.name,
         router_id=node.underlay_ip,
         asn=cluster.bgp_asn,
-        route_reflectors=tuple(rr_peer(rr) for rr in cluster.route_reflectors.order_by("pk")),
+        route_reflectors=tuple(rr_peer(rr) for rr in active_route_reflectors(cluster)),
         networks_v4=networks_v4,
         networks_v6=networks_v6,
         routes_v4=tuple(routes[4]),
@@ -103,9 +108,7 @@ def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
         peer_asn=bgw.peer_asn,
         group=bgw.bgp_group,
         policy=bgw.policy_name,
-        neighbors=tuple(
-            cluster.route_reflectors.order_by("pk").values_list("peering_ip", flat=True)
-        ),
+        neighbors=tuple(active_route_reflectors(cluster).values_list("peering_ip", flat=True)),
         networks_v4=networks_v4,
         networks_v6=networks_v6,
     )

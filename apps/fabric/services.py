@@ -5,7 +5,9 @@ from django.db import transaction
 
 from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.selectors import active_route_reflectors
 from apps.jobs.models import Job
+from apps.jobs.selectors import jobs_for
 from apps.jobs.services import job_start
 
 
@@ -56,6 +58,33 @@ def node_remove_start(*, node: Node, created_by=None) -> Job:
             {"node": f"Node {node} still has {remaining} VM(s); delete or move them first."}
         )
     return job_start(kind=Job.Kind.NODE_REMOVE, target=node, created_by=created_by)
+
+
+@transaction.atomic
+def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
+    """Queue `route_reflector_remove`; refused for the cluster's last ready RR.
+
+    The RR leaves the nodes' and the border gateway's configs at once (state `removing`);
+    the cluster row lock makes two concurrent removals take turns.
+    """
+    Cluster.objects.select_for_update().filter(pk=rr.cluster_id).first()
+    rr.refresh_from_db()
+    running = jobs_for(rr).filter(
+        kind=Job.Kind.ROUTE_REFLECTOR_REMOVE, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+    )
+    if running.exists():
+        raise ValidationError(
+            {"route_reflector": f"{rr} is already being removed (job #{running[0].pk})."}
+        )
+    others = active_route_reflectors(rr.cluster).filter(state=RouteReflector.State.READY)
+    if not others.exclude(pk=rr.pk).exists():
+        raise ValidationError({"route_reflector": (
+            f"{rr.name} is the last ready route reflector of cluster {rr.cluster}: "
+            "add and provision another one before removing it."
+        )})  # fmt: skip
+    RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.REMOVING)
+    rr.state = RouteReflector.State.REMOVING
+    return job_start(kind=Job.Kind.ROUTE_REFLECTOR_REMOVE, target=rr, created_by=created_by)
 
 
 @transaction.atomic

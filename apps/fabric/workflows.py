@@ -13,6 +13,7 @@ from apps.fabric.connections import bird_paths, connect, open_session
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
     ANNOUNCED_VM_STATES,
+    active_route_reflectors,
     border_gateway_config,
     node_bird_config,
     route_reflector_bird_config,
@@ -22,8 +23,8 @@ from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
 from apps.jobs.runner import JobRun, StepLog
 from workers import node_setup
-from workers.bird_remote import ApplyResult, apply_config, show_protocols
-from workers.errors import DeviceError, JunosVerifyFailed
+from workers.bird_remote import ApplyResult, apply_config, show_protocols, stop_bird
+from workers.errors import DeviceError, JunosVerifyFailed, NodeUnreachable
 from workers.junos import BgpGroupState, JunosSession, JunosTarget
 from workers.render import (
     render_border_gateway_junos,
@@ -111,10 +112,10 @@ def node_add(run: JobRun) -> None:
                 Node.objects.filter(pk=node.pk).update(facts=facts)
                 step.log(f"{facts.get('os')}; kernel {facts.get('kernel')}; {facts['bird']}")
             apply_node_bird(run, session, node)
-        for rr in node.cluster.route_reflectors.order_by("pk"):
+        for rr in active_route_reflectors(node.cluster):
             apply_route_reflector(run, rr)
         with run.step("node_verify_sessions") as step, open_session(node) as session:
-            expected = [rr_peer(rr).protocol for rr in node.cluster.route_reflectors.all()]
+            expected = [rr_peer(rr).protocol for rr in active_route_reflectors(node.cluster)]
             wait_established(session, node, expected, timeout=settings.FABRIC_VERIFY_TIMEOUT)
             step.log(f"Established with {len(expected)} route reflector(s)")
     except Exception as exc:
@@ -122,6 +123,16 @@ def node_add(run: JobRun) -> None:
             Node.objects.filter(pk=node.pk).update(state=Node.State.FAILED)
         raise
     Node.objects.filter(pk=node.pk).update(state=Node.State.READY)
+
+
+def apply_ready_nodes(run: JobRun, cluster: Cluster) -> None:
+    """Rewrite the bird.conf of every ready node of the cluster (its RR list changed)."""
+    for node in cluster.nodes.filter(state=Node.State.READY).order_by("pk"):
+        with ExitStack() as stack:
+            with run.step("node_connect") as step:
+                session = connect(stack, node)
+                step.log(f"node {node.name}")
+            apply_node_bird(run, session, node)
 
 
 def node_remove(run: JobRun) -> None:
@@ -132,7 +143,7 @@ def node_remove(run: JobRun) -> None:
         if remaining:
             raise DeviceError(f"node {node} still has {remaining} VM(s); delete or move them")
     Node.objects.filter(pk=node.pk).update(state=Node.State.REMOVING)
-    for rr in node.cluster.route_reflectors.order_by("pk"):
+    for rr in active_route_reflectors(node.cluster):
         apply_route_reflector(run, rr)
     with run.step("node_forget") as step:
         node.virtual_machines.update(node=None)
@@ -160,7 +171,7 @@ def expected_prefix_count(cluster: Cluster) -> int:
 
 def wait_bgp_group(junos: JunosSession, bgw: BorderGateway, *, timeout: float) -> BgpGroupState:
     """Poll the group until every RR is Established and each sends the expected prefixes."""
-    neighbors = set(bgw.cluster.route_reflectors.values_list("peering_ip", flat=True))
+    neighbors = set(active_route_reflectors(bgw.cluster).values_list("peering_ip", flat=True))
     expected = expected_prefix_count(bgw.cluster) * len(neighbors)
     deadline = time.monotonic() + timeout
     while True:
@@ -258,7 +269,7 @@ def cluster_provision(run: JobRun) -> None:
     cluster = Cluster.objects.get(pk=run.job.target_id)
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
     try:
-        for rr in cluster.route_reflectors.order_by("pk"):
+        for rr in active_route_reflectors(cluster):
             RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.PROVISIONING)
             apply_route_reflector(run, rr, prepare=True)
             with run.step("rr_verify") as step, open_session(rr) as session:
@@ -267,12 +278,7 @@ def cluster_provision(run: JobRun) -> None:
                     raise SessionsNotEstablished(f"BIRD on {rr.name} is not answering")
                 step.log(", ".join(f"{n} {p.state} {p.info}".strip() for n, p in protocols.items()))
             RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.READY)
-        for node in cluster.nodes.filter(state=Node.State.READY).order_by("pk"):
-            with ExitStack() as stack:  # nodes peer with every RR: a new RR is one more
-                with run.step("node_connect") as step:
-                    session = connect(stack, node)
-                    step.log(f"node {node.name}")
-                apply_node_bird(run, session, node)
+        apply_ready_nodes(run, cluster)  # nodes peer with every RR: a new RR is one more
         bgw = BorderGateway.objects.filter(cluster=cluster).first()
         if bgw:
             sync_border_gateway(run, bgw)
@@ -281,3 +287,37 @@ def cluster_provision(run: JobRun) -> None:
             Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.FAILED)
         raise
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)
+
+
+def route_reflector_remove(run: JobRun) -> None:
+    """Take the RR out of every ready node's bird.conf and the border gateway's group
+    (commit confirmed), stop its BIRD if it still answers, then forget it."""
+    rr = RouteReflector.objects.select_related("cluster").get(pk=run.job.target_id)
+    cluster = rr.cluster
+    with run.step("rr_check") as step:
+        others = list(
+            active_route_reflectors(cluster)
+            .filter(state=RouteReflector.State.READY)
+            .exclude(pk=rr.pk)
+            .values_list("name", flat=True)
+        )
+        if not others:
+            raise DeviceError(f"{rr.name} is the last ready route reflector of {cluster.name}")
+        RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.REMOVING)
+        step.log(f"nodes and the border gateway keep: {', '.join(others)}")
+    apply_ready_nodes(run, cluster)
+    bgw = BorderGateway.objects.filter(cluster=cluster).first()
+    if bgw:
+        sync_border_gateway(run, bgw)
+    with run.step("rr_decommission") as step:
+        try:
+            with ExitStack() as stack:
+                stopped = stop_bird(connect(stack, rr), bird_paths(rr))
+        except NodeUnreachable as exc:
+            step.skip(f"{rr.name} is unreachable ({exc}); no peer accepts it any more")
+        else:
+            step.log(f"BIRD on {rr.name} {'stopped' if stopped else 'was not running'}; "
+                     f"its files are left in place")  # fmt: skip
+    with run.step("rr_forget") as step:
+        rr.delete()
+        step.log(f"route reflector {rr.name} removed")

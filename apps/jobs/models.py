@@ -15,6 +15,7 @@ class Job(models.Model):
         CLUSTER_PROVISION = "cluster_provision", "Cluster provisioning"
         NODE_ADD = "node_add", "Add node"
         NODE_REMOVE = "node_remove", "Remove node"
+        ROUTE_REFLECTOR_REMOVE = "route_reflector_remove", "Remove route reflector"
         VM_CREATE = "vm_create", "Create VM"
         VM_DELETE = "vm_delete", "Delete VM"
         VM_START = "vm_start", "Start VM"

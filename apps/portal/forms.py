@@ -161,12 +161,16 @@ class NodeForm(SecretsMixin, forms.ModelForm):
             "name",
             "underlay_ip",
             "hypervisor",
+            "hypervisor_options",
             "vcpus",
             "memory_mb",
             "disk_gb",
             "description",
             *DEVICE_FIELDS,
         ]
+
+    def clean_hypervisor_options(self):
+        return self.cleaned_data.get("hypervisor_options") or {}  # left empty: no options
 
 
 class ConfirmForm(forms.Form):

@@ -38,6 +38,11 @@ urlpatterns = [
     path("nodes/<int:pk>/", views.NodeDetailView.as_view(), name="node"),
     path("nodes/<int:pk>/remove/", views.NodeRemoveView.as_view(), name="node_remove"),
     path("route-reflectors/<int:pk>/", views.RouteReflectorDetailView.as_view(), name="rr"),
+    path(
+        "route-reflectors/<int:pk>/remove/",
+        views.RouteReflectorRemoveView.as_view(),
+        name="rr_remove",
+    ),
     path("border-gateways/<int:pk>/", views.BorderGatewayDetailView.as_view(), name="bgw"),
     path(
         "border-gateways/<int:pk>/dry-run/",

@@ -17,6 +17,7 @@ from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_delete_start, vm_order, vm_power_start
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
+    active_route_reflectors,
     border_gateway_config,
     node_bird_config,
     route_reflector_bird_config,
@@ -28,6 +29,7 @@ from apps.fabric.services import (
     node_create,
     node_remove_start,
     route_reflector_create,
+    route_reflector_remove_start,
 )
 from apps.ipam.services import PoolExhausted
 from apps.jobs.models import Job, JobStep
@@ -414,30 +416,71 @@ class RouteReflectorCreateView(ClusterChildFormView):
         return cluster_provision_start(cluster=self.cluster, created_by=self.request.user)
 
 
-class NodeRemoveView(OperatorPageMixin, TemplateView):
-    template_name = "portal/node_remove.html"
-    form_page = True
+class DeviceRemoveView(OperatorPageMixin, TemplateView):
+    """Confirm by typing the device's name, then queue its removal workflow (the service
+    refuses what may not be removed: the page shows why, nothing is queued)."""
 
-    def context(self, node, form, error=None):
-        vm_count = node.virtual_machines.exclude(state=VirtualMachine.State.DELETED).count()
-        return self.get_context_data(node=node, form=form, vm_count=vm_count, error=error)
+    form_page = True
+    model: type = Node
+
+    def start_removal(self, device, user) -> Job:
+        raise NotImplementedError
+
+    def facts(self, device) -> dict:
+        """What the page tells about the consequences."""
+        return {}
+
+    def context(self, device, form, error=None):
+        return self.get_context_data(device=device, form=form, error=error, **self.facts(device))
+
+    def get_device(self, pk):
+        return get_object_or_404(self.model.objects.select_related("cluster"), pk=pk)
 
     def get(self, request, pk):
-        node = get_object_or_404(Node.objects.select_related("cluster"), pk=pk)
-        return self.render_to_response(self.context(node, ConfirmForm(expected=node.name)))
+        device = self.get_device(pk)
+        return self.render_to_response(self.context(device, ConfirmForm(expected=device.name)))
 
     def post(self, request, pk):
-        node = get_object_or_404(Node.objects.select_related("cluster"), pk=pk)
-        form = ConfirmForm(request.POST, expected=node.name)
+        device = self.get_device(pk)
+        form = ConfirmForm(request.POST, expected=device.name)
         if form.is_valid():
             try:
-                job = node_remove_start(node=node, created_by=request.user)
+                job = self.start_removal(device, request.user)
             except ValidationError as exc:
                 return self.render_to_response(
-                    self.context(node, form, error=" ".join(exc.messages)), status=400
+                    self.context(device, form, error=" ".join(exc.messages)), status=400
                 )
             return redirect("portal:job", job.pk)
-        return self.render_to_response(self.context(node, form), status=400)
+        return self.render_to_response(self.context(device, form), status=400)
+
+
+class NodeRemoveView(DeviceRemoveView):
+    template_name = "portal/node_remove.html"
+    model = Node
+
+    def start_removal(self, device, user) -> Job:
+        return node_remove_start(node=device, created_by=user)
+
+    def facts(self, device) -> dict:
+        vm_count = device.virtual_machines.exclude(state=VirtualMachine.State.DELETED).count()
+        return {"vm_count": vm_count}
+
+
+class RouteReflectorRemoveView(DeviceRemoveView):
+    template_name = "portal/rr_remove.html"
+    model = RouteReflector
+
+    def start_removal(self, device, user) -> Job:
+        return route_reflector_remove_start(rr=device, created_by=user)
+
+    def facts(self, device) -> dict:
+        cluster = device.cluster
+        others = active_route_reflectors(cluster).filter(state=RouteReflector.State.READY)
+        return {
+            "other_rrs": list(others.exclude(pk=device.pk).values_list("name", flat=True)),
+            "ready_nodes": cluster.nodes.filter(state=Node.State.READY).count(),
+            "border_gateway": BorderGateway.objects.filter(cluster=cluster).first(),
+        }
 
 
 class RouteReflectorDetailView(OperatorPageMixin, DetailView):

@@ -5,6 +5,9 @@ import itertools
 from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
 from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_order
+from apps.fabric.models import RouteReflector
+from apps.fabric.selectors import node_bird_config
+from apps.jobs.models import Job
 from apps.jobs.services import job_create
 from apps.tenancy.models import Membership
 from apps.tenancy.services import api_key_create
@@ -20,6 +23,7 @@ from tests.factories import (
     make_pool,
     make_rr,
 )
+from workers.render import render_node_bird
 
 counter = itertools.count(1)
 STAFF_ONLY = {"readers": STAFF_READERS, "forbidden_readers": ("alice", "alice_ro", "b_key")}
@@ -133,11 +137,60 @@ class TestBorderGateways(ResourceTests):
 class TestRouteReflectors(ResourceTests):
     path = "/api/v1/route-reflectors/"
     readers, forbidden_readers = STAFF_ONLY["readers"], STAFF_ONLY["forbidden_readers"]
-    can_delete = False
+    delete_status = 202
     hidden_fields = ("ssh_password", "ssh_private_key")
 
     def make(self, world):
         return make_rr(cluster=world.cluster)
+
+    def writable(self, world):
+        make_rr(cluster=world.cluster, state="ready")  # another RR keeps the cluster routed
+        return make_rr(cluster=world.cluster, state="ready")
+
+    def test_delete_queues_the_removal_and_the_rr_leaves_the_configs_at_once(self, world):
+        rr = self.writable(world)
+        node = make_node(cluster=world.cluster)
+        assert rr.peering_ip in render_node_bird(node_bird_config(node))
+
+        body = world.client("operator").delete(self.detail(rr)).json()
+
+        assert body["state"] == "removing" and body["job"]["id"]
+        job = Job.objects.get(pk=body["job"]["id"])
+        assert (job.kind, job.target_id, job.state) == ("route_reflector_remove", rr.pk, "queued")
+        assert rr.peering_ip not in render_node_bird(node_bird_config(node))
+        assert world.client("operator").get(self.detail(rr)).json()["state"] == "removing"
+
+    def test_the_last_ready_route_reflector_is_refused_and_nothing_changes(self, world):
+        lone = make_cluster()
+        rr = make_rr(cluster=lone, state="ready")
+        make_rr(cluster=lone, state="failed")  # not a working replacement
+
+        response = world.client("operator").delete(self.detail(rr))
+
+        error = assert_error(response, 409, "not_removable", "route_reflector")
+        assert "last ready route reflector" in error["message"]
+        rr.refresh_from_db()
+        assert rr.state == "ready"
+        assert not Job.objects.filter(kind="route_reflector_remove").exists()
+
+    def test_a_second_delete_while_the_first_is_queued_is_refused(self, world):
+        rr = self.writable(world)
+        client = world.client("operator")
+        first = client.delete(self.detail(rr)).json()
+
+        error = assert_error(client.delete(self.detail(rr)), 409, "not_removable")
+
+        assert f"job #{first['job']['id']}" in error["message"]
+        assert Job.objects.filter(kind="route_reflector_remove").count() == 1
+
+    def test_two_removals_cannot_take_both_route_reflectors(self, world):
+        cluster = make_cluster()
+        rr1, rr2 = (make_rr(cluster=cluster, state="ready") for _ in range(2))
+        client = world.client("operator")
+
+        assert client.delete(self.detail(rr1)).status_code == 202
+        assert_error(client.delete(self.detail(rr2)), 409, "not_removable")
+        assert RouteReflector.objects.get(pk=rr2.pk).state == "ready"
 
     def payload(self, world):
         n = next(counter)

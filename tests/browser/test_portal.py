@@ -8,11 +8,13 @@
 - a tenant cannot open another tenant's VM; a bad form shows its error inline.
 """
 
+import json
 import re
 
 import pytest
 
 from apps.compute.models import VirtualMachine
+from apps.fabric.lab_records import lab_vm_namespace_prefix
 from apps.fabric.models import Cluster, Node
 from apps.jobs.models import Job
 from tests.browser.conftest import (
@@ -117,6 +119,9 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
     page.fill("#id_name", "node1")
     page.fill("#id_underlay_ip", node_host.address)
     page.select_option("#id_hypervisor", "netns")
+    page.fill(
+        "#id_hypervisor_options", json.dumps({"namespace_prefix": lab_vm_namespace_prefix(lab)})
+    )
     page.fill("#id_vcpus", "8")
     page.fill("#id_memory_mb", "16384")
     page.fill("#id_disk_gb", "200")

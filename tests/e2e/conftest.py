@@ -1,6 +1,8 @@
 """The lab (network namespaces, sshd, BIRD 2, the Junos simulator) as a pytest fixture."""
 
+import json
 import subprocess
+from pathlib import Path
 
 import netaddr
 import pytest
@@ -40,6 +42,16 @@ def core_routes(lab: Lab) -> dict[str, str]:
                 parts.index("via") + 1
             ]
     return routes
+
+
+def junos_committed(lab: Lab) -> list[str]:
+    """The simulator's committed configuration, as set lines."""
+    return json.loads(Path(lab.junos_dir, "committed.json").read_text())
+
+
+def junos_events(lab: Lab) -> list[str]:
+    """What the simulator did, oldest first: commit_check, commit_confirmed, rollback..."""
+    return [e["event"] for e in json.loads(Path(lab.junos_dir, "events.json").read_text())]
 
 
 def ping(lab: Lab, host_namespace: str, address: str) -> bool:

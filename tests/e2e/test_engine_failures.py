@@ -4,7 +4,6 @@ Workflows run in this test process through run_job (the code a worker runs), exc
 where Celery's retries are the point; then the real worker process runs them.
 """
 
-import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,8 @@ from apps.jobs.runner import run_job
 from tests.e2e.conftest import (
     assert_succeeded,
     build_cluster,
+    junos_committed,
+    junos_events,
     lab_session,
     run_inline,
     spare_address,
@@ -89,19 +90,11 @@ def test_unreachable_node_is_retried_then_the_vm_fails_and_its_ip_is_released(
 COMMITTING_EVENTS = {"commit", "commit_confirmed", "confirmed", "auto_rollback"}
 
 
-def _committed(lab) -> list[str]:
-    return json.loads(Path(lab.junos_dir, "committed.json").read_text())
-
-
-def _events(lab) -> list[str]:
-    return [e["event"] for e in json.loads(Path(lab.junos_dir, "events.json").read_text())]
-
-
 def test_commit_check_failure_commits_nothing(lab, ready_cluster):
     bgw = ready_cluster.border_gateway
     Network.objects.create(cluster=ready_cluster, prefix="192.0.2.0/24")
-    before, switch = _committed(lab), Path(lab.junos_dir, "fail-commit-check")
-    events_before = len(_events(lab))
+    before, switch = junos_committed(lab), Path(lab.junos_dir, "fail-commit-check")
+    events_before = len(junos_events(lab))
     switch.touch()
     try:
         job = run_inline("border_gateway_sync", bgw, border_gateway_sync)
@@ -110,8 +103,8 @@ def test_commit_check_failure_commits_nothing(lab, ready_cluster):
     assert job.state == "failed"
     assert job.error.startswith("step bgw_commit_check failed: JunosCommitFailed")
     assert "192.0.2.0/24" in job.steps.get(name="bgw_load").output  # the diff was shown
-    assert _committed(lab) == before
-    new_events = _events(lab)[events_before:]
+    assert junos_committed(lab) == before
+    new_events = junos_events(lab)[events_before:]
     assert "commit_check_failed" in new_events
     assert not COMMITTING_EVENTS & set(new_events)  # the candidate was only discarded
     bgw.refresh_from_db()
@@ -126,7 +119,7 @@ def test_failed_verification_rolls_back_instead_of_confirming(lab, ready_cluster
         peering_ip=spare_address(lab, 9),
         ssh_private_key=lab.ssh_private_key,
     )  # a neighbor that will never be Established
-    before, events_before = _committed(lab), len(_events(lab))
+    before, events_before = junos_committed(lab), len(junos_events(lab))
 
     job = run_inline("border_gateway_sync", bgw, border_gateway_sync)
 
@@ -135,11 +128,11 @@ def test_failed_verification_rolls_back_instead_of_confirming(lab, ready_cluster
     verify = job.steps.get(name="bgw_verify").output
     assert "rolled back now" in verify and spare_address(lab, 9) in verify
     assert "bgw_confirm" not in [s.name for s in job.steps.all()]
-    new_events = _events(lab)[events_before:]
+    new_events = junos_events(lab)[events_before:]
     # rollback 1, then a commit that ends the pending commit confirmed with the old config
     assert new_events[-3:-1] == ["commit_confirmed", "rollback"]
     assert new_events[-1] in ("commit", "confirmed") and "auto_rollback" not in new_events
-    assert _committed(lab) == before
+    assert junos_committed(lab) == before
 
 
 def test_rerun_of_a_half_done_vm_create_completes_without_duplicates(
@@ -183,17 +176,17 @@ def test_rerun_of_a_half_done_vm_create_completes_without_duplicates(
 
 
 def test_sync_with_nothing_to_change_commits_nothing(lab, ready_cluster):
-    events_before = len(_events(lab))
+    events_before = len(junos_events(lab))
     job = run_inline("border_gateway_sync", ready_cluster.border_gateway, border_gateway_sync)
     assert_succeeded(job)
     assert "no difference" in job.steps.get(name="bgw_load").output
     assert [s.name for s in job.steps.all()] == ["bgw_render", "bgw_load", "bgw_verify"]
-    assert not COMMITTING_EVENTS & set(_events(lab)[events_before:])
+    assert not COMMITTING_EVENTS & set(junos_events(lab)[events_before:])
 
 
 def test_preview_shows_the_pending_diff_and_commits_nothing(lab, ready_cluster):
     Network.objects.create(cluster=ready_cluster, prefix="192.0.2.0/24")
-    before, events_before = _committed(lab), len(_events(lab))
+    before, events_before = junos_committed(lab), len(junos_events(lab))
 
     job = run_inline("border_gateway_preview", ready_cluster.border_gateway, border_gateway_preview)
 
@@ -203,8 +196,8 @@ def test_preview_shows_the_pending_diff_and_commits_nothing(lab, ready_cluster):
         "+ set policy-options policy-statement VM term isp-ipv4 from route-filter "
         "192.0.2.0/24 orlonger" in diff
     )
-    assert _committed(lab) == before
-    assert not COMMITTING_EVENTS & set(_events(lab)[events_before:])
+    assert junos_committed(lab) == before
+    assert not COMMITTING_EVENTS & set(junos_events(lab)[events_before:])
 
 
 def test_an_apply_cut_short_after_the_rename_is_finished_by_the_next_one(lab):

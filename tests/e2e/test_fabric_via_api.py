@@ -1,27 +1,31 @@
 """The whole product against the lab, driven only through the REST API (as an operator and
 a tenant would) and executed by the real Celery worker over SSH and netmiko."""
 
-import json
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from apps.fabric.lab_records import lab_vm_namespace_prefix
 from apps.jobs.models import JobStep
 from apps.tenancy.models import Membership, Role
 from apps.tenancy.services import api_key_create
 from tests.conftest import wait_for
 from tests.e2e.api_client import Api
-from tests.e2e.conftest import birdc, core_routes, ping, spare_address
+from tests.e2e.conftest import (
+    birdc,
+    core_routes,
+    junos_committed,
+    junos_events,
+    ping,
+    spare_address,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.django_db(transaction=True)]
 
 
 def junos_state(lab) -> tuple[list[str], list[str]]:
-    directory = Path(lab.junos_dir)
-    committed = json.loads((directory / "committed.json").read_text())
-    events = [e["event"] for e in json.loads((directory / "events.json").read_text())]
-    return committed, events
+    return junos_committed(lab), junos_events(lab)
 
 
 def established_since(lab, host: str) -> dict[str, str]:
@@ -83,6 +87,7 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
             "hypervisor": "netns", "ssh_private_key": lab.ssh_private_key,
             "bird_config_path": host.bird_conf, "bird_socket_path": host.bird_socket,
             "vcpus": 8, "memory_mb": 16384, "disk_gb": 200,
+            "hypervisor_options": {"namespace_prefix": lab_vm_namespace_prefix(lab)},
         }, expect=202)  # fmt: skip
         job = api.succeeded(node["job"])
         assert [s["name"] for s in job["steps"]].count("rr_apply_config") == 2
@@ -118,7 +123,9 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
     for vm in vms:
         assert routes[f"{vm['ipv4']}/32"] == node_ips[vm["node"]]
         assert ping(lab, lab.core.namespace, vm["ipv4"])
-    assert ping(lab, f"fabvm-{vms[0]['id']}", vms[1]["ipv4"]), "VM to VM across nodes"
+    assert ping(lab, f"{lab_vm_namespace_prefix(lab)}{vms[0]['id']}", vms[1]["ipv4"]), (
+        "VM to VM across nodes"
+    )
     stranger = api.admin.post("/tenants/", {"name": "other"})
     stranger_key = api.admin.post("/api-keys/", {"name": "x", "tenant": stranger["id"],
                                                  "role": "tenant_user"})  # fmt: skip
@@ -169,6 +176,25 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
     verify = next(s for s in unverified["steps"] if s["name"] == "bgw_verify")
     assert "rolled back now" in verify["output"]
     assert junos_state(lab)[0] == committed_before
+
+    # 8. the operator repairs rr1 and removes the phantom RR: the border gateway drops it
+    # (verified now), the unreachable server is skipped; the last ready RR can't be removed
+    rr1.run(f"bird -c {rr1.bird_conf} -s {rr1.bird_socket} -P {rr1.bird_pidfile}")
+    phantom = api.get(f"/route-reflectors/?cluster={cluster['id']}&name=phantom")["results"][0]
+    removing = api.delete(f"/route-reflectors/{phantom['id']}/", expect=202)
+    assert removing["state"] == "removing"
+    removed = api.succeeded(removing["job"])
+    assert next(s for s in removed["steps"] if s["name"] == "rr_decommission")["state"] == "skipped"
+    api.get(f"/route-reflectors/{phantom['id']}/", expect=404)
+    committed = junos_state(lab)[0]
+    assert f"set protocols bgp group VMAPI neighbor {phantom['peering_ip']}" not in committed
+    assert f"set protocols bgp group VMAPI neighbor {rr1.address}" in committed
+    rrs = api.get(f"/route-reflectors/?cluster={cluster['id']}")["results"]
+    last = api.delete(f"/route-reflectors/{rrs[0]['id']}/", expect=202)
+    api.succeeded(last["job"])
+    refused = api.delete(f"/route-reflectors/{rrs[1]['id']}/", expect=409)
+    assert refused["error"]["code"] == "not_removable"
+    assert f"{vms[1]['ipv4']}/32" in core_routes(lab)
 
     # credentials never appear in job output or in the worker's log
     secrets = (lab.ssh_private_key.splitlines()[1], lab.junos_password)

@@ -9,7 +9,7 @@ from apps.fabric.selectors import border_gateway_config, route_reflector_bird_co
 from apps.ipam.models import IPPool, Network
 from apps.jobs.models import Job
 from apps.portal.wizard import SESSION_KEY
-from tests.factories import TEST_SSH_KEY, make_vm
+from tests.factories import TEST_SSH_KEY, make_rr, make_vm
 from tests.portal.conftest import make_job
 from workers.render import render_border_gateway_junos, render_route_reflector_bird
 
@@ -221,6 +221,11 @@ def test_add_node_errors(world):
         f"/clusters/{world.cluster.pk}/nodes/new/", {**NODE, "underlay_ip": "10.2.0.1"}
     )
     assert "already used by rr1" in errors_of(clash, "underlay_ip")
+    options = f"/clusters/{world.cluster.pk}/nodes/new/"
+    not_json = client.post(options, {**NODE, "hypervisor_options": "{state_dir: /x"})
+    assert "Enter a valid JSON." in errors_of(not_json, "hypervisor_options")
+    unknown = client.post(options, {**NODE, "hypervisor_options": '{"lxd_dir": "/x"}'})
+    assert "Unknown option &#x27;lxd_dir&#x27;" in errors_of(unknown, "hypervisor_options")
     assert not Node.objects.filter(name="hv2").exists()
 
 
@@ -254,6 +259,36 @@ def test_remove_node_is_refused_while_it_has_vms(world):
     response = client.post(f"/nodes/{empty.pk}/remove/", {"confirm": "hv9"})
     job = Job.objects.get(kind="node_remove", target_id=empty.pk)
     assert response["Location"] == f"/jobs/{job.pk}/"
+
+
+def test_remove_route_reflector_asks_for_its_name_then_queues_the_removal(world):
+    client = world.client("operator")
+    second = make_rr(cluster=world.cluster, name="rr2", state="ready")
+    page = client.get(f"/route-reflectors/{second.pk}/remove/").content.decode()
+    assert "Routes keep flowing through rr1" in page and "route_reflector_remove" in page
+
+    wrong = client.post(f"/route-reflectors/{second.pk}/remove/", {"confirm": "rr1"})
+
+    assert wrong.status_code == 400 and "Type &quot;rr2&quot; exactly" in wrong.content.decode()
+    assert RouteReflector.objects.get(pk=second.pk).state == "ready"
+    response = client.post(f"/route-reflectors/{second.pk}/remove/", {"confirm": "rr2"})
+    job = Job.objects.get(kind="route_reflector_remove", target_id=second.pk)
+    assert response["Location"] == f"/jobs/{job.pk}/"
+    page = client.get(f"/route-reflectors/{second.pk}/").content.decode()
+    assert "Being removed" in page
+
+
+def test_removing_the_last_ready_route_reflector_is_refused_on_the_page(world):
+    client = world.client("operator")
+    page = client.get(f"/route-reflectors/{world.rr.pk}/remove/").content.decode()
+    assert "last ready route reflector" in page
+
+    refused = client.post(f"/route-reflectors/{world.rr.pk}/remove/", {"confirm": "rr1"})
+
+    assert refused.status_code == 400
+    assert "add and provision another one" in refused.content.decode()
+    assert not Job.objects.filter(kind="route_reflector_remove").exists()
+    assert RouteReflector.objects.get(pk=world.rr.pk).state == world.rr.state
 
 
 def test_node_page_shows_vms_sessions_desired_and_applied_config(world):

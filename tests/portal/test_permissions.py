@@ -95,8 +95,16 @@ class TestRouteReflectorCreate(TestNodeCreate):
 
 
 class TestRouteReflectorDetail(PageTests):
+    read_only = ("auditor",)
+    action_marker = 'id="rr-remove"'
+
     def url(self, world):
         return f"/route-reflectors/{world.rr.pk}/"
+
+
+class TestRouteReflectorRemove(TestNodeRemove):
+    def url(self, world):
+        return f"/route-reflectors/{world.rr.pk}/remove/"
 
 
 class TestBorderGateway(PageTests):

@@ -12,24 +12,28 @@ from workers.ssh import SSHSession
 NAMESPACE_PREFIX = "fabvm-"
 
 
-def namespace(guest: GuestSpec) -> str:
-    return f"{NAMESPACE_PREFIX}{guest.guest_id}"
-
-
 class NetnsDriver:
+    """`namespace_prefix` keeps the "VMs" of labs sharing one kernel apart."""
+
     name = "netns"
 
+    def __init__(self, namespace_prefix: str = NAMESPACE_PREFIX):
+        self.namespace_prefix = namespace_prefix
+
+    def namespace(self, guest: GuestSpec) -> str:
+        return f"{self.namespace_prefix}{guest.guest_id}"
+
     def exists(self, session: SSHSession, guest: GuestSpec) -> bool:
-        return session.run(f"test -e /run/netns/{namespace(guest)}", check=False).ok
+        return session.run(f"test -e /run/netns/{self.namespace(guest)}", check=False).ok
 
     def create(self, session: SSHSession, guest: GuestSpec) -> None:
-        ns = namespace(guest)
+        ns = self.namespace(guest)
         run_script(
             session, [f"test -e /run/netns/{ns} || ip netns add {ns}", f"ip -n {ns} link set lo up"]
         )
 
     def attach_network(self, session: SSHSession, guest: GuestSpec) -> None:
-        ns, vnet = namespace(guest), shlex.quote(guest.vnet)
+        ns, vnet = self.namespace(guest), shlex.quote(guest.vnet)
         lines = [
             f"ip link show {vnet} >/dev/null 2>&1 || "
             f"ip link add {vnet} type veth peer name eth0 netns {ns}",
@@ -58,11 +62,11 @@ class NetnsDriver:
         )
 
     def start(self, session: SSHSession, guest: GuestSpec) -> None:
-        run_script(session, [f"ip -n {namespace(guest)} link set eth0 up"])
+        run_script(session, [f"ip -n {self.namespace(guest)} link set eth0 up"])
 
     def stop(self, session: SSHSession, guest: GuestSpec) -> None:
-        run_script(session, [f"ip -n {namespace(guest)} link set eth0 down"])
+        run_script(session, [f"ip -n {self.namespace(guest)} link set eth0 down"])
 
     def delete(self, session: SSHSession, guest: GuestSpec) -> None:
-        ns = namespace(guest)
+        ns = self.namespace(guest)
         run_script(session, [f"test ! -e /run/netns/{ns} || ip netns del {ns}"])

@@ -1,13 +1,15 @@
 """The guest image catalog: what each hypervisor's images must give, and how orders and
 placement use them."""
 
+from types import SimpleNamespace
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.compute.models import GuestImage
 from apps.compute.services import NoCapacity, vm_order, vm_place
-from apps.compute.workflows import guest_spec
+from apps.compute.workflows import guest_spec, node_driver
 from apps.fabric.models import Cluster, Node
 from tests.factories import make_cluster, make_network, make_node, make_plan, make_pool, make_tenant
 
@@ -120,8 +122,17 @@ def test_placement_follows_the_image_and_the_spec_carries_it(cluster):
 
 def test_node_hypervisor_options_are_validated():
     node = make_node(hypervisor="lxd", hypervisor_options={"state_dir": "/srv/fabric/hv"})
-    for bad in ({"state_dir": "relative"}, {"lxd_dir": "/x"}, ["state_dir"]):
+    bad_prefixes = ({"namespace_prefix": p} for p in ("Upper-", "-lead", "x" * 17, "a b", ""))
+    for bad in ({"state_dir": "relative"}, {"lxd_dir": "/x"}, ["state_dir"], *bad_prefixes):
         node.hypervisor_options = bad
         with pytest.raises(ValidationError) as caught:
             node.full_clean()
         assert "hypervisor_options" in caught.value.message_dict
+
+
+def test_netns_vms_are_named_with_the_nodes_namespace_prefix():
+    vm = SimpleNamespace(guest_id=7)
+    lab_node = make_node(hypervisor="netns", hypervisor_options={"namespace_prefix": "ft3-vm-"})
+    lab_node.full_clean()
+    assert node_driver(lab_node).namespace(vm) == "ft3-vm-7"
+    assert node_driver(make_node(hypervisor="netns")).namespace(vm) == "fabvm-7"

@@ -66,6 +66,13 @@ class RouteReflectorSerializer(CreateOnlyFieldsMixin, serializers.ModelSerialize
         validators = []
 
 
+class RouteReflectorStartedSerializer(RouteReflectorSerializer):
+    job = JobLinkSerializer(read_only=True)
+
+    class Meta(RouteReflectorSerializer.Meta):
+        fields = [*RouteReflectorSerializer.Meta.fields, "job"]
+
+
 class BorderGatewaySerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
     """The cluster's Juniper MX. Password and key are write-only: never shown back."""
 

@@ -1,6 +1,5 @@
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins
 from rest_framework.decorators import action
 
 from apps.api.access import STAFF_AND_AUDITORS
@@ -8,7 +7,7 @@ from apps.api.exceptions import conflict_on_invalid
 from apps.api.filters import IdFilter
 from apps.api.permissions import Policy
 from apps.api.serializers import started
-from apps.api.views import ApiViewSet, CrudMixins, ServiceWritesMixin, accepted
+from apps.api.views import ApiViewSet, CreateReadUpdateMixins, CrudMixins, accepted
 from apps.fabric import services
 from apps.fabric.api.serializers import (
     BorderGatewaySerializer,
@@ -18,6 +17,7 @@ from apps.fabric.api.serializers import (
     NodeSerializer,
     NodeStartedSerializer,
     RouteReflectorSerializer,
+    RouteReflectorStartedSerializer,
 )
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.jobs.selectors import last_job_for
@@ -102,15 +102,10 @@ class RouteReflectorFilter(DeviceFilter):
         fields = ["cluster", "name", "state"]
 
 
-class RouteReflectorViewSet(
-    ServiceWritesMixin,
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    ApiViewSet,
-):
-    """Route reflectors; their config is applied by the next cluster `provision`."""
+class RouteReflectorViewSet(CrudMixins, ApiViewSet):
+    """Route reflectors; their config is applied by the next cluster `provision`.
+    Deleting one queues `route_reflector_remove` (202 + job): nodes and the border gateway
+    drop it first; the cluster's last ready RR is refused (409 not_removable)."""
 
     queryset = RouteReflector.objects.all()
     serializer_class = RouteReflectorSerializer
@@ -125,6 +120,13 @@ class RouteReflectorViewSet(
             created_by=self.acting_user(), **serializer.validated_data
         )
 
+    @extend_schema(request=None, responses={202: RouteReflectorStartedSerializer})
+    def destroy(self, request, *args, **kwargs):
+        rr = self.get_object()
+        with conflict_on_invalid("not_removable"):
+            job = services.route_reflector_remove_start(rr=rr, created_by=self.acting_user())
+        return accepted(started(RouteReflectorSerializer(rr).data, job))
+
 
 class BorderGatewayFilter(filters.FilterSet):
     cluster = IdFilter(field_name="cluster_id")
@@ -134,14 +136,7 @@ class BorderGatewayFilter(filters.FilterSet):
         fields = ["cluster", "state", "platform"]
 
 
-class BorderGatewayViewSet(
-    ServiceWritesMixin,
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    ApiViewSet,
-):
+class BorderGatewayViewSet(CreateReadUpdateMixins, ApiViewSet):
     """Border gateways (one per cluster). `sync` pushes the config (202 + job)."""
 
     queryset = BorderGateway.objects.all()
