@@ -197,7 +197,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_str("FABRIC_RECONCILE_SECONDS", "300")),
     },
     "requeue-stale-jobs": {"task": "jobs.requeue_stale", "schedule": 60.0},
+    "purge-idempotency-keys": {"task": "compute.purge_idempotency_keys", "schedule": 3600.0},
 }
+# How long an order's Idempotency-Key is remembered (a retry within it gets the same VM).
+FABRIC_IDEMPOTENCY_KEY_HOURS = float(env_str("FABRIC_IDEMPOTENCY_KEY_HOURS", "24"))
 
 # Network automation.
 FABRIC_SSH_HOST_KEY_POLICY = env_str("FABRIC_SSH_HOST_KEY_POLICY", "tofu")  # strict|tofu|insecure

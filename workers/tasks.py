@@ -89,3 +89,11 @@ def requeue_stale() -> list[int]:
     from apps.jobs.services import job_requeue_stale
 
     return job_requeue_stale()
+
+
+@shared_task(name="compute.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Beat's entry: forget Idempotency-Keys older than FABRIC_IDEMPOTENCY_KEY_HOURS."""
+    from apps.compute.services import idempotency_keys_purge
+
+    return idempotency_keys_purge()

@@ -130,9 +130,11 @@ def webhooks_queue(*, event: UsageEvent, vm) -> list[WebhookDelivery]:
     return deliveries
 
 
-def webhook_signature(secret: str, body: bytes) -> str:
-    """The value of X-Fabric-Signature: `sha256=` and the hex HMAC-SHA256 of the body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The value of X-Fabric-Signature: `sha256=` and the hex HMAC-SHA256 of
+    `<X-Fabric-Timestamp>.<body>`, so that a receiver can refuse an old request replayed."""
+    signed = timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -158,7 +160,7 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> bool:
         delivery.state, delivery.last_error = WebhookDelivery.State.FAILED, "endpoint disabled"
         delivery.save(update_fields=["state", "last_error"])
         return True
-    body = delivery.body.encode()
+    body, timestamp = delivery.body.encode(), str(int(time.time()))
     request = urllib.request.Request(  # noqa: S310 - the URL validator allows http(s) only
         endpoint.url,
         data=body,
@@ -166,8 +168,8 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> bool:
         headers={
             "Content-Type": "application/json",
             "User-Agent": "fabric-portal-webhooks/1",
-            SIGNATURE_HEADER: webhook_signature(endpoint.secret, body),
-            TIMESTAMP_HEADER: str(int(time.time())),
+            SIGNATURE_HEADER: webhook_signature(endpoint.secret, timestamp, body),
+            TIMESTAMP_HEADER: timestamp,
             "X-Fabric-Event": delivery.event_type,
             "X-Fabric-Delivery": str(delivery.pk),
         },

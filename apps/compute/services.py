@@ -1,5 +1,7 @@
 """Writes for VMs: ordering and state changes."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -251,6 +253,15 @@ def idempotency_remember(*, record: IdempotencyKey, status: int, body) -> None:
     """Store the response given for the record's first request, to answer retries with."""
     record.response_status, record.response_body = status, body
     record.save(update_fields=["response_status", "response_body"])
+
+
+def idempotency_keys_purge(*, older_than_hours: float | None = None) -> int:
+    """Delete the Idempotency-Key records older than the retention (the VMs stay); a key
+    sent again after that is a new order. Returns how many were deleted."""
+    hours = settings.FABRIC_IDEMPOTENCY_KEY_HOURS if older_than_hours is None else older_than_hours
+    cutoff = timezone.now() - timedelta(hours=hours)
+    deleted, _ = IdempotencyKey.objects.filter(created__lt=cutoff).delete()
+    return deleted
 
 
 def vm_order_checked(**order) -> VirtualMachine:

@@ -1,15 +1,18 @@
 """Ordering VMs: 202 with the job, idempotent retries (also concurrent), clear 4xx errors."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from apps.compute.models import IdempotencyKey, VirtualMachine
 from apps.jobs.models import Job
 from tests.api.conftest import assert_error, make_world
 from tests.api.test_resources import order_running_vm
 from tests.factories import make_cluster, make_network, make_plan, make_pool
+from workers.tasks import purge_idempotency_keys
 
 VMS = "/api/v1/vms/"
 
@@ -44,6 +47,22 @@ def test_a_retried_order_returns_the_same_vm(world):
     assert again["Idempotent-Replayed"] == "true"
     assert VirtualMachine.objects.count() == 1
     assert Job.objects.filter(kind="vm_create").count() == 1
+
+
+def test_keys_older_than_the_retention_are_purged_by_beat(world, settings):
+    settings.FABRIC_IDEMPOTENCY_KEY_HOURS = 24
+    order(world, key="old-order", name="old")
+    order(world, key="new-order", name="new")
+    IdempotencyKey.objects.filter(key="old-order").update(
+        created=timezone.now() - timedelta(hours=25)
+    )
+
+    assert purge_idempotency_keys() == 1
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new-order"]
+    assert VirtualMachine.objects.count() == 2  # only the record goes, never the VM
+    assert order(world, key="old-order", name="old-2").status_code == 202  # a new order now
+    assert VirtualMachine.objects.count() == 3
 
 
 def test_the_same_key_with_another_body_is_refused(world):

@@ -80,9 +80,11 @@ def test_a_state_change_is_pushed_signed(
 
     assert len(receiver.requests) == 1  # tenant B's endpoint is not told about tenant A
     headers, body = receiver.requests[0]
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    timestamp = headers["X-Fabric-Timestamp"]
+    signed = timestamp.encode() + b"." + body  # the timestamp is signed: no replays later
+    expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["X-Fabric-Signature"], expected)
-    assert abs(int(headers["X-Fabric-Timestamp"]) - time.time()) < 60
+    assert abs(int(timestamp) - time.time()) < 60
     event = json.loads(body)
     assert event["type"] == headers["X-Fabric-Event"] == "vm.state_changed"
     assert (event["data"]["vm"]["id"], event["data"]["vm"]["state"]) == (vm.pk, "stopped")
