@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from apps.compute.models import VirtualMachine
 from apps.fabric.connections import bird_paths, connect
 from apps.fabric.models import Cluster, Node, RouteReflector
-from apps.fabric.selectors import node_bird_config, route_reflector_bird_config
+from apps.fabric.selectors import node_bird_config, route_reflector_bird_config, serving_nodes
 from apps.jobs.runner import JobRun
 from workers.bird_remote import apply_config
 from workers.errors import DeviceError
@@ -33,7 +33,7 @@ def reconcile(run: JobRun) -> None:
         for rr in cluster.route_reflectors.filter(state=RouteReflector.State.READY).order_by("pk"):
             if not _device_step(run, f"reconcile_rr_{rr.name}", rr, _reconcile_rr):
                 failed.append(f"route reflector {rr.name}")
-        for node in cluster.nodes.filter(state=Node.State.READY).order_by("pk"):
+        for node in serving_nodes(cluster):
             if not _device_step(run, f"reconcile_node_{node.name}", node, _reconcile_node):
                 failed.append(f"node {node.name}")
     if failed:

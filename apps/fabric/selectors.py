@@ -21,6 +21,9 @@ ANNOUNCED_VM_STATES = (
 )
 
 
+SERVING_NODE_STATES = (Node.State.READY, Node.State.DRAINING)
+
+
 def cluster_networks(cluster: Cluster) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The cluster's public prefixes: (IPv4, IPv6)."""
     networks = list(cluster.networks.order_by("prefix").values_list("family", "prefix"))
@@ -45,6 +48,11 @@ def node_peer(node: Node) -> BgpPeer:
 def active_route_reflectors(cluster: Cluster):
     """The RRs nodes and the border gateway peer with: all but those being removed."""
     return cluster.route_reflectors.exclude(state=RouteReflector.State.REMOVING).order_by("pk")
+
+
+def serving_nodes(cluster: Cluster):
+    """Nodes that run VMs and peer with the RRs: ready, and draining (no new VMs only)."""
+    return cluster.nodes.filter(state__in=SERVING_NODE_STATES).order_by("pk")
 
 
 def nodes_in_route_reflectors(cluster: Cluster):

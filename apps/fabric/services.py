@@ -61,6 +61,30 @@ def node_remove_start(*, node: Node, created_by=None) -> Job:
 
 
 @transaction.atomic
+def node_drain(node: Node) -> Node:
+    """Stop placing new VMs on a ready node; its VMs keep running and stay routed."""
+    return _node_transition(node, Node.State.READY, Node.State.DRAINING, "drain")
+
+
+@transaction.atomic
+def node_undrain(node: Node) -> Node:
+    """Put a draining node back into service: new VMs may be placed on it again."""
+    return _node_transition(node, Node.State.DRAINING, Node.State.READY, "return to service")
+
+
+def _node_transition(node: Node, expected: str, new: str, action: str) -> Node:
+    locked = Node.objects.select_for_update().get(pk=node.pk)
+    if locked.state != expected:
+        raise ValidationError({"state": (
+            f"Node {locked} is {locked.get_state_display().lower()}: only a "
+            f"{Node.State(expected).label.lower()} node can {action}."
+        )})  # fmt: skip
+    Node.objects.filter(pk=node.pk).update(state=new)
+    node.state = new
+    return node
+
+
+@transaction.atomic
 def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
     """Queue `route_reflector_remove`; refused for the cluster's last ready RR.
 

@@ -18,6 +18,7 @@ from apps.fabric.selectors import (
     node_bird_config,
     route_reflector_bird_config,
     rr_peer,
+    serving_nodes,
 )
 from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
@@ -125,9 +126,9 @@ def node_add(run: JobRun) -> None:
     Node.objects.filter(pk=node.pk).update(state=Node.State.READY)
 
 
-def apply_ready_nodes(run: JobRun, cluster: Cluster) -> None:
-    """Rewrite the bird.conf of every ready node of the cluster (its RR list changed)."""
-    for node in cluster.nodes.filter(state=Node.State.READY).order_by("pk"):
+def apply_serving_nodes(run: JobRun, cluster: Cluster) -> None:
+    """Rewrite the bird.conf of every serving node of the cluster (its RR list changed)."""
+    for node in serving_nodes(cluster):
         with ExitStack() as stack:
             with run.step("node_connect") as step:
                 session = connect(stack, node)
@@ -278,7 +279,7 @@ def cluster_provision(run: JobRun) -> None:
                     raise SessionsNotEstablished(f"BIRD on {rr.name} is not answering")
                 step.log(", ".join(f"{n} {p.state} {p.info}".strip() for n, p in protocols.items()))
             RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.READY)
-        apply_ready_nodes(run, cluster)  # nodes peer with every RR: a new RR is one more
+        apply_serving_nodes(run, cluster)  # nodes peer with every RR: a new RR is one more
         bgw = BorderGateway.objects.filter(cluster=cluster).first()
         if bgw:
             sync_border_gateway(run, bgw)
@@ -290,7 +291,7 @@ def cluster_provision(run: JobRun) -> None:
 
 
 def route_reflector_remove(run: JobRun) -> None:
-    """Take the RR out of every ready node's bird.conf and the border gateway's group
+    """Take the RR out of every serving node's bird.conf and the border gateway's group
     (commit confirmed), stop its BIRD if it still answers, then forget it."""
     rr = RouteReflector.objects.select_related("cluster").get(pk=run.job.target_id)
     cluster = rr.cluster
@@ -305,7 +306,7 @@ def route_reflector_remove(run: JobRun) -> None:
             raise DeviceError(f"{rr.name} is the last ready route reflector of {cluster.name}")
         RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.REMOVING)
         step.log(f"nodes and the border gateway keep: {', '.join(others)}")
-    apply_ready_nodes(run, cluster)
+    apply_serving_nodes(run, cluster)
     bgw = BorderGateway.objects.filter(cluster=cluster).first()
     if bgw:
         sync_border_gateway(run, bgw)

@@ -37,6 +37,8 @@ urlpatterns = [
     path("nodes/", views.NodeListView.as_view(), name="nodes"),
     path("nodes/<int:pk>/", views.NodeDetailView.as_view(), name="node"),
     path("nodes/<int:pk>/remove/", views.NodeRemoveView.as_view(), name="node_remove"),
+    path("nodes/<int:pk>/drain/", views.NodeDrainView.as_view(drain=True), name="node_drain"),
+    path("nodes/<int:pk>/undrain/", views.NodeDrainView.as_view(drain=False), name="node_undrain"),
     path("route-reflectors/<int:pk>/", views.RouteReflectorDetailView.as_view(), name="rr"),
     path(
         "route-reflectors/<int:pk>/remove/",

@@ -21,13 +21,16 @@ from apps.fabric.selectors import (
     border_gateway_config,
     node_bird_config,
     route_reflector_bird_config,
+    serving_nodes,
 )
 from apps.fabric.services import (
     border_gateway_preview_start,
     border_gateway_sync_start,
     cluster_provision_start,
     node_create,
+    node_drain,
     node_remove_start,
+    node_undrain,
     route_reflector_create,
     route_reflector_remove_start,
 )
@@ -352,6 +355,25 @@ class NodeDetailView(OperatorPageMixin, DetailView):
         return context
 
 
+class NodeDrainView(OperatorPageMixin, View):
+    """Drain a ready node (no new VMs) or put a draining one back into service."""
+
+    drain = True
+
+    def post(self, request, pk):
+        node = get_object_or_404(Node, pk=pk)
+        try:
+            (node_drain if self.drain else node_undrain)(node)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, (
+                f"Node {node.name} is draining: new VMs go to other nodes, its VMs keep running."
+                if self.drain else f"Node {node.name} is back in service."
+            ))  # fmt: skip
+        return redirect("portal:node", node.pk)
+
+
 class ClusterChildFormView(OperatorPageMixin, TemplateView):
     """A form that adds a device to a cluster."""
 
@@ -478,7 +500,7 @@ class RouteReflectorRemoveView(DeviceRemoveView):
         others = active_route_reflectors(cluster).filter(state=RouteReflector.State.READY)
         return {
             "other_rrs": list(others.exclude(pk=device.pk).values_list("name", flat=True)),
-            "ready_nodes": cluster.nodes.filter(state=Node.State.READY).count(),
+            "serving_nodes": serving_nodes(cluster).count(),
             "border_gateway": BorderGateway.objects.filter(cluster=cluster).first(),
         }
 

@@ -220,6 +220,19 @@ class TestNodes(ResourceTests):
         return {**self.payload(world), "underlay_ip": "not-an-ip"}, "underlay_ip"
 
 
+def test_nodes_drain_and_undrain_through_the_api(world):
+    node = make_node(cluster=world.cluster, state="ready")
+    operator, path = world.client("operator"), f"/api/v1/nodes/{node.pk}/"
+
+    assert_error(world.client("auditor").post(path + "drain/"), 403)
+    drained = operator.post(path + "drain/")
+    assert drained.status_code == 200 and drained.json()["state"] == "draining"
+    error = assert_error(operator.post(path + "drain/"), 409, "invalid_state", "state")
+    assert "only a ready node can drain" in error["message"]
+    assert operator.post(path + "undrain/").json()["state"] == "ready"
+    assert_error(operator.post(path + "undrain/"), 409, "invalid_state", "state")
+
+
 class TestNetworks(ResourceTests):
     path = "/api/v1/networks/"
     readers, forbidden_readers = STAFF_ONLY["readers"], STAFF_ONLY["forbidden_readers"]

@@ -291,6 +291,21 @@ def test_removing_the_last_ready_route_reflector_is_refused_on_the_page(world):
     assert RouteReflector.objects.get(pk=world.rr.pk).state == world.rr.state
 
 
+def test_drain_a_node_and_return_it_to_service_from_its_page(world):
+    client, page_url = world.client("operator"), f"/nodes/{world.node.pk}/"
+    assert 'id="node-drain"' in client.get(page_url).content.decode()
+
+    drained = client.post(f"/nodes/{world.node.pk}/drain/", follow=True).content.decode()
+
+    assert "is draining: new VMs go to other nodes" in drained
+    assert 'id="node-undrain"' in drained and 'id="node-drain"' not in drained
+    again = client.post(f"/nodes/{world.node.pk}/drain/", follow=True).content.decode()
+    assert "only a ready node can drain" in again
+    back = client.post(f"/nodes/{world.node.pk}/undrain/", follow=True).content.decode()
+    assert "is back in service" in back
+    assert Node.objects.get(pk=world.node.pk).state == "ready"
+
+
 def test_node_page_shows_vms_sessions_desired_and_applied_config(world):
     page = world.client("auditor").get(f"/nodes/{world.node.pk}/").content.decode()
     assert "web-a" in page and "web-b" in page

@@ -59,10 +59,14 @@ class TestNodeList(PageTests):
 
 class TestNodeDetail(PageTests):
     writers = OPERATORS
-    action_marker = 'id="node-remove"'
+    read_only = ("auditor",)
+    action_marker = 'id="node-drain"'
 
     def url(self, world):
         return f"/nodes/{world.node.pk}/"
+
+    def post_url(self, world):
+        return f"/nodes/{world.node.pk}/drain/"
 
 
 class TestNodeCreate(PageTests):

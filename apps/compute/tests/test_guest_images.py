@@ -7,10 +7,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from apps.compute.models import GuestImage
+from apps.compute.models import GuestImage, VirtualMachine
 from apps.compute.services import NoCapacity, vm_order, vm_place
 from apps.compute.workflows import guest_spec, node_driver
 from apps.fabric.models import Cluster, Node
+from apps.fabric.services import node_drain, node_undrain
 from tests.factories import make_cluster, make_network, make_node, make_plan, make_pool, make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -136,3 +137,32 @@ def test_netns_vms_are_named_with_the_nodes_namespace_prefix():
     lab_node.full_clean()
     assert node_driver(lab_node).namespace(vm) == "ft3-vm-7"
     assert node_driver(make_node(hypervisor="netns")).namespace(vm) == "fabvm-7"
+
+
+def test_a_draining_node_gets_no_new_vm_but_keeps_its_own(cluster):
+    busy, spare = (make_node(cluster=cluster, hypervisor="netns", state="ready") for _ in "ab")
+    tenant, plan = make_tenant(), make_plan()
+    first = vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name="first"))
+    drained = first.node
+    node_drain(drained)
+
+    second = vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name="second"))
+
+    assert second.node != drained and second.node in (busy, spare)
+    assert VirtualMachine.objects.get(pk=first.pk).node == drained
+    node_drain(second.node)
+    with pytest.raises(NoCapacity):
+        vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name="third"))
+    node_undrain(drained)
+    assert vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name="fourth")).node == (
+        drained
+    )
+
+
+def test_only_a_ready_node_drains_and_only_a_draining_one_returns(cluster):
+    new = make_node(cluster=cluster)
+    with pytest.raises(ValidationError, match="only a ready node can drain"):
+        node_drain(new)
+    with pytest.raises(ValidationError, match="only a draining node can return to service"):
+        node_undrain(new)
+    assert Node.objects.get(pk=new.pk).state == "new"

@@ -1,6 +1,7 @@
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from apps.api.access import STAFF_AND_AUDITORS
 from apps.api.exceptions import conflict_on_invalid
@@ -70,7 +71,8 @@ class NodeFilter(DeviceFilter):
 
 class NodeViewSet(CrudMixins, ApiViewSet):
     """Hypervisor nodes. Creating one queues `node_add`; deleting one queues
-    `node_remove` (both 202 + job). Credentials are write-only."""
+    `node_remove` (both 202 + job); `drain` / `undrain` stop / resume placing new VMs on
+    it. Credentials are write-only."""
 
     queryset = Node.objects.all()
     serializer_class = NodeSerializer
@@ -94,6 +96,24 @@ class NodeViewSet(CrudMixins, ApiViewSet):
         with conflict_on_invalid("not_empty"):
             job = services.node_remove_start(node=node, created_by=self.acting_user())
         return accepted(started(NodeSerializer(node).data, job))
+
+    @extend_schema(request=None, responses={200: NodeSerializer})
+    @action(detail=True, methods=["post"])
+    def drain(self, request, pk=None):
+        """No new VMs on this ready node; its VMs keep running (maintenance, removal)."""
+        node = self.get_object()
+        with conflict_on_invalid("invalid_state"):
+            services.node_drain(node)
+        return Response(NodeSerializer(node).data)
+
+    @extend_schema(request=None, responses={200: NodeSerializer})
+    @action(detail=True, methods=["post"])
+    def undrain(self, request, pk=None):
+        """Put a draining node back into service."""
+        node = self.get_object()
+        with conflict_on_invalid("invalid_state"):
+            services.node_undrain(node)
+        return Response(NodeSerializer(node).data)
 
 
 class RouteReflectorFilter(DeviceFilter):
