@@ -248,7 +248,7 @@ def test_the_allocation_is_in_the_ledger(cluster_with_pool):
 
 def test_postgresql_allocates_in_two_statements(cluster_with_pool):
     if connection.vendor != "postgresql":
-        pytest.skip("the single-statement search is PostgreSQL's")
+        pytest.skip("the two-statement allocation is PostgreSQL's")
     from django.test.utils import CaptureQueriesContext
 
     cluster, _ = cluster_with_pool
