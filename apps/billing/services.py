@@ -58,15 +58,42 @@ def usage_record_state(vm, *, previous_state: str = "", at: datetime | None = No
     return event
 
 
+def _ip_event_values(*, vm, assigned: bool, at: datetime | None) -> dict:
+    """An address ledger row's values by field attname, but the address and family."""
+    return {
+        **_snapshot(vm),
+        "event_type": UsageEvent.Type.IP_ASSIGNED if assigned else UsageEvent.Type.IP_RELEASED,
+        "at": at or timezone.now(),
+    }
+
+
 def usage_record_ip(ip, *, vm, assigned: bool, at: datetime | None = None) -> UsageEvent:
     """Append "address `ip` was assigned to / released from `vm`" to the ledger."""
     return UsageEvent.objects.create(
-        **_snapshot(vm),
-        event_type=UsageEvent.Type.IP_ASSIGNED if assigned else UsageEvent.Type.IP_RELEASED,
-        address=ip.address,
-        family=ip.family,
-        at=at or timezone.now(),
+        **_ip_event_values(vm=vm, assigned=assigned, at=at), address=ip.address, family=ip.family
     )
+
+
+def usage_record_ip_sql(*, vm, assigned: bool, at: datetime, source: str) -> tuple[str, dict]:
+    """usage_record_ip as SQL, for a PostgreSQL statement that picks the address itself.
+
+    Returns an `INSERT ... SELECT ... FROM source` (`source` names a relation of that
+    statement with `address` and `family` columns) and its named parameters.
+    """
+    values = _ip_event_values(vm=vm, assigned=assigned, at=at)
+    columns, expressions, params = [], [], {}
+    for field in UsageEvent._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        if field.attname in ("address", "family"):
+            expressions.append(f"{source}.{field.attname}")
+        else:
+            params[f"usage_{field.attname}"] = values.get(field.attname, field.get_default())
+            expressions.append(f"%(usage_{field.attname})s")
+    # Names come from the model, every value is a parameter.
+    insert = f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(columns)})"
+    return f"{insert} SELECT {', '.join(expressions)} FROM {source}", params  # noqa: S608
 
 
 # --- webhooks -------------------------------------------------------------------------------
