@@ -8,7 +8,7 @@ import pytest
 from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.models import Node, RouteReflector
-from apps.fabric.services import route_reflector_remove_start
+from apps.fabric.services import node_drain, route_reflector_remove_start
 from apps.fabric.workflows import route_reflector_remove
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
@@ -46,7 +46,7 @@ def neighbor_line(rr: RouteReflector) -> str:
 def test_removing_an_rr_keeps_every_route_through_the_other(lab, ready_cluster):
     address = running_vm(ready_cluster, "stays-up")
     rr1, rr2 = ready_cluster.route_reflectors.order_by("name")
-    node = Node.objects.get(name="node1")
+    node = node_drain(Node.objects.get(name="node1"))  # draining: still runs and peers
     wait_for(lambda: f"{address}/32" in core_routes(lab), timeout=20)
     assert neighbor_line(rr2) in junos_committed(lab)
     events_before = len(junos_events(lab))
