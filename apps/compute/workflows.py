@@ -119,14 +119,12 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
     with ExitStack() as stack:
         with run.step("hypervisor_create") as step:
             session = connect(stack, node)
-            if driver.exists(session, spec):
-                step.skip(f"{driver.name} guest {spec.guest_id} already exists")
-            else:
-                driver.create(session, spec)
+            if driver.create_if_missing(session, spec):
                 step.log(f"{driver.name} guest {spec.guest_id} created")
+            else:
+                step.skip(f"{driver.name} guest {spec.guest_id} already exists")
         with run.step("network_attach") as step:
-            driver.attach_network(session, spec)
-            driver.start(session, spec)
+            driver.attach_and_start(session, spec)
             step.log(f"{spec.vnet} is {spec.gateway_ipv4} ({spec.gateway_mac})")
             step.log(f"route {spec.ipv4}/32 dev {spec.vnet}")
         apply_node_bird(run, session, node)

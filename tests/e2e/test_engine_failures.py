@@ -12,6 +12,7 @@ from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.connections import bird_paths
+from apps.fabric.lab_records import lab_vm_namespace_prefix
 from apps.fabric.models import Node, RouteReflector
 from apps.fabric.workflows import (
     border_gateway_preview,
@@ -20,12 +21,14 @@ from apps.fabric.workflows import (
 from apps.ipam.models import IPAddress, Network
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
+from tests.conftest import wait_for
 from tests.e2e.conftest import (
     assert_succeeded,
     build_cluster,
     junos_committed,
     junos_events,
     lab_session,
+    ping,
     run_inline,
     spare_address,
     wait_job,
@@ -34,6 +37,7 @@ from tests.factories import make_plan, make_tenant
 from workers import bird_remote
 from workers.bird_remote import apply_config, show_protocols
 from workers.errors import BirdConfigInvalid
+from workers.hypervisors.netns import NetnsDriver
 
 pytestmark = pytest.mark.lab
 
@@ -173,6 +177,48 @@ def test_rerun_of_a_half_done_vm_create_completes_without_duplicates(
     assert node.run("ip route show").stdout.count(f"{address} dev {vm.vnet_name}") == 1
     assert Path(node.bird_conf).read_text().count(f"route {address}/32") == 1
     assert VirtualMachine.objects.filter(name="phoenix").count() == 1
+
+
+@pytest.mark.parametrize("crash_after", ["create_if_missing", "attach_and_start"])
+def test_rerun_after_a_crash_in_a_hypervisor_step_leaves_one_guest_vnet_and_route(
+    lab, ready_cluster, monkeypatch, crash_after
+):
+    """Each of hypervisor_create and network_attach is one remote script; killed right after
+    it ran (before its step was recorded), the re-run runs it again without duplicates."""
+    vm = vm_order(tenant=make_tenant(), plan=make_plan(), cluster=ready_cluster, name="icarus")
+    job = Job.objects.get(target_id=vm.pk, kind="vm_create")
+
+    class WorkerKilled(BaseException):
+        pass
+
+    original = getattr(NetnsDriver, crash_after)
+
+    def run_then_die(self, session, guest):
+        original(self, session, guest)
+        raise WorkerKilled
+
+    monkeypatch.setattr(NetnsDriver, crash_after, run_then_die)
+    with pytest.raises(WorkerKilled):
+        run_job(job.pk, vm_create)
+    monkeypatch.undo()
+
+    run_job(job.pk, vm_create)
+
+    job.refresh_from_db()
+    vm.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    second = {s.name: s.state for s in job.steps.filter(attempt=2)}
+    assert second["hypervisor_create"] == "skipped"  # the namespace was there
+    assert second["network_attach"] == "succeeded"
+    address = vm.ip_addresses.get().address
+    node = lab.hosts["node1"]
+    namespaces = node.run("ip netns list").stdout.split()
+    assert namespaces.count(f"{lab_vm_namespace_prefix(lab)}{vm.pk}") == 1
+    assert node.run("ip -o link show").stdout.count(f"{vm.vnet_name}@") == 1
+    assert node.run("ip route show").stdout.count(f"{address} dev {vm.vnet_name}") == 1
+    assert Path(node.bird_conf).read_text().count(f"route {address}/32") == 1
+    wait_for(lambda: ping(lab, lab.core.namespace, address), timeout=20,
+             message=f"the core cannot reach {address}")  # fmt: skip
 
 
 def test_sync_with_nothing_to_change_commits_nothing(lab, ready_cluster):

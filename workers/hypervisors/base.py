@@ -2,12 +2,12 @@
 
 import shlex
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from workers.errors import GuestBootTimeout
-from workers.ssh import SSHSession
+from workers.ssh import CommandResult, SSHSession
 
 
 @dataclass(frozen=True)
@@ -53,18 +53,46 @@ class GuestImage:
     boot_timeout: float = 120.0
 
 
-class HypervisorDriver(Protocol):
-    """Create, start, stop and delete guests on a node over its SSH session; idempotent."""
+class HypervisorDriver(ABC):
+    """Create, start, stop and delete guests on a node over its SSH session; idempotent.
+
+    `create_if_missing` and `attach_and_start` are what the `hypervisor_create` and
+    `network_attach` steps call; their defaults combine the basic operations, and a driver
+    that can do the same in one remote script (one SSH round trip) overrides them.
+    """
 
     name: str
 
+    @abstractmethod
     def create(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    @abstractmethod
     def attach_network(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    @abstractmethod
     def detach_network(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    @abstractmethod
     def start(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    @abstractmethod
     def stop(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    @abstractmethod
     def delete(self, session: SSHSession, guest: GuestSpec) -> None: ...
+    @abstractmethod
     def exists(self, session: SSHSession, guest: GuestSpec) -> bool: ...
+
+    def create_if_missing(self, session: SSHSession, guest: GuestSpec) -> bool:
+        """Create the guest unless it exists.
+
+        Returns:
+            True when it was created, False when it was already there.
+        """
+        if self.exists(session, guest):
+            return False
+        self.create(session, guest)
+        return True
+
+    def attach_and_start(self, session: SSHSession, guest: GuestSpec) -> None:
+        """Give the guest its vnet, gateway and /32 route, and have it running."""
+        self.attach_network(session, guest)
+        self.start(session, guest)
 
 
 def host_side_routing(guest: GuestSpec) -> list[str]:
@@ -88,9 +116,9 @@ def host_side_routing(guest: GuestSpec) -> list[str]:
     return lines
 
 
-def run_script(session: SSHSession, lines: list[str]) -> None:
+def run_script(session: SSHSession, lines: list[str]) -> CommandResult:
     """Run shell lines as one `set -e` script over the session (one round trip)."""
-    session.run("sh -ec " + shlex.quote("\n".join(lines)))
+    return session.run("sh -ec " + shlex.quote("\n".join(lines)))
 
 
 def wait_until_ready(

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import jinja2
 
 from workers.errors import HypervisorError
-from workers.hypervisors.base import GuestSpec, host_side_routing, run_script, wait_until_ready
+from workers.hypervisors.base import (
+    GuestSpec,
+    HypervisorDriver,
+    host_side_routing,
+    run_script,
+    wait_until_ready,
+)
 from workers.render import TEMPLATES_DIR
 from workers.ssh import SSHSession
 
@@ -94,7 +100,7 @@ def domain_xml(guest: GuestSpec, *, domain_type: str = "kvm", guest_dir: str = G
     )  # fmt: skip
 
 
-class LibvirtDriver:
+class LibvirtDriver(HypervisorDriver):
     name = "libvirt"
 
     def __init__(self, *, domain_type: str = "kvm", state_dir: str = "", virsh: str = "virsh"):

@@ -15,7 +15,13 @@ Without a `state_dir` the driver talks to the node's LXD; with one, to the priva
 import shlex
 
 from workers.errors import HypervisorError
-from workers.hypervisors.base import GuestSpec, host_side_routing, run_script, wait_until_ready
+from workers.hypervisors.base import (
+    GuestSpec,
+    HypervisorDriver,
+    host_side_routing,
+    run_script,
+    wait_until_ready,
+)
 from workers.ssh import SSHSession
 
 
@@ -39,7 +45,7 @@ def nic_options(guest: GuestSpec) -> str:
     return " ".join(shlex.quote(option) for option in options)
 
 
-class LxdDriver:
+class LxdDriver(HypervisorDriver):
     name = "lxd"
 
     def __init__(self, *, state_dir: str = "", lxc: str = "lxc"):

@@ -2,17 +2,19 @@
 
 It proves the routing (vnet with the cluster gateway IP/MAC, /32 dev vnet, the guest's
 default route via the gateway onlink) with real kernels, without a real guest OS.
+`create_if_missing` and `attach_and_start` (the `hypervisor_create` and `network_attach`
+steps) are one idempotent remote script each: one SSH round trip per step.
 """
 
 import shlex
 
-from workers.hypervisors.base import GuestSpec, host_side_routing, run_script
+from workers.hypervisors.base import GuestSpec, HypervisorDriver, host_side_routing, run_script
 from workers.ssh import SSHSession
 
 NAMESPACE_PREFIX = "fabvm-"
 
 
-class NetnsDriver:
+class NetnsDriver(HypervisorDriver):
     """`namespace_prefix` keeps the "VMs" of labs sharing one kernel apart."""
 
     name = "netns"
@@ -27,10 +29,25 @@ class NetnsDriver:
         return session.run(f"test -e /run/netns/{self.namespace(guest)}", check=False).ok
 
     def create(self, session: SSHSession, guest: GuestSpec) -> None:
+        self.create_if_missing(session, guest)
+
+    def create_if_missing(self, session: SSHSession, guest: GuestSpec) -> bool:
+        """The namespace (with `lo` up) unless it exists, in one round trip; True if created."""
         ns = self.namespace(guest)
-        run_script(
-            session, [f"test -e /run/netns/{ns} || ip netns add {ns}", f"ip -n {ns} link set lo up"]
+        result = run_script(
+            session,
+            [
+                f"if test -e /run/netns/{ns}; then echo exists; "
+                f"else ip netns add {ns}; echo created; fi",
+                f"ip -n {ns} link set lo up",
+            ],
         )
+        return "created" in result.stdout.split()
+
+    def attach_and_start(self, session: SSHSession, guest: GuestSpec) -> None:
+        """`attach_network` alone: its script ends with the guest's eth0 up, which is all
+        `start` does; one round trip."""
+        self.attach_network(session, guest)
 
     def attach_network(self, session: SSHSession, guest: GuestSpec) -> None:
         ns, vnet = self.namespace(guest), shlex.quote(guest.vnet)
