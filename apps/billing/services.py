@@ -158,10 +158,10 @@ def webhooks_queue(*, event: UsageEvent, vm) -> list[WebhookDelivery]:
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The value of X-Fabric-Signature: `sha256=` and the hex HMAC-SHA256 of
+    """The value of X-Fabric-Signature: `v1=` and the hex HMAC-SHA256 of
     `<X-Fabric-Timestamp>.<body>`, so that a receiver can refuse an old request replayed."""
     signed = timestamp.encode() + b"." + body
-    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return "v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -11,7 +11,7 @@ from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_place, vm_set_state
 from apps.fabric.connections import bird_paths, connect
 from apps.fabric.models import Node
-from apps.fabric.selectors import rr_peer
+from apps.fabric.selectors import active_route_reflectors, rr_peer
 from apps.fabric.workflows import apply_node_bird
 from apps.ipam.services import cluster_has_pool, ip_allocate, ip_release
 from apps.jobs.runner import JobRun
@@ -134,7 +134,7 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
 
 def verify_export(session: SSHSession, node: Node, ipv4: str) -> str:
     """Wait until the node exports `ipv4`/32 on every Established RR session (one at least)."""
-    rrs = [rr_peer(rr).protocol for rr in node.cluster.route_reflectors.order_by("pk")]
+    rrs = [rr_peer(rr).protocol for rr in active_route_reflectors(node.cluster)]
     socket = shlex.quote(bird_paths(node).socket)
     command = "; ".join(
         f"echo @@{p}; birdc -s {socket} show route {ipv4}/32 export {p}" for p in rrs

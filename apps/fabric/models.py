@@ -323,6 +323,7 @@ class Node(BirdHost):
         "state_dir": validate_absolute_path,
         "namespace_prefix": validate_name_prefix,
     }
+    OPTION_HYPERVISORS = {"state_dir": ("libvirt", "lxd"), "namespace_prefix": ("netns",)}
 
     class Meta:
         ordering = ["cluster__name", "name"]
@@ -362,11 +363,26 @@ class Node(BirdHost):
                 known = ", ".join(self.HYPERVISOR_OPTIONS)
                 errors["hypervisor_options"] = f"Unknown option {key!r}; known: {known}."
                 return
+            if self.hypervisor not in self.OPTION_HYPERVISORS[key]:
+                errors["hypervisor_options"] = f"{key} is not for {self.hypervisor} nodes."
+                return
             try:
                 self.HYPERVISOR_OPTIONS[key](value if isinstance(value, str) else "")
             except ValidationError as exc:
                 errors["hypervisor_options"] = f"{key}: {exc.messages[0]}"
                 return
+        if self.pk and self._options_changed() and self._has_vms():
+            errors["hypervisor_options"] = (
+                "The driver options can't change while it has VMs: they name its guests "
+                "and daemons. Delete or move its VMs first."
+            )
+
+    def _options_changed(self) -> bool:
+        before = Node.objects.filter(pk=self.pk).values_list("hypervisor_options", flat=True)
+        return before.first() not in (None, self.hypervisor_options)
+
+    def _has_vms(self) -> bool:
+        return self.virtual_machines.exclude(state="deleted").exists()
 
 
 class BorderGateway(models.Model):

@@ -1,5 +1,6 @@
 """Writes for the fabric: create devices and start the workflows that configure them."""
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -7,7 +8,6 @@ from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import active_route_reflectors
 from apps.jobs.models import Job
-from apps.jobs.selectors import jobs_for
 from apps.jobs.services import job_start
 
 
@@ -17,11 +17,46 @@ def _save(instance):
     return instance
 
 
+ACTIVE_JOB_STATES = (Job.State.QUEUED, Job.State.RUNNING)
+
+
+def _lock_cluster(cluster_id: int) -> None:
+    """Take the cluster's row lock: the checks below and the job they start are atomic."""
+    Cluster.objects.select_for_update().filter(pk=cluster_id).first()
+
+
+def _job_in_progress(*queries) -> Job | None:
+    for query in queries:
+        job = query.filter(state__in=ACTIVE_JOB_STATES).order_by("pk").first()
+        if job:
+            return job
+    return None
+
+
+def _refuse_while(job: Job | None, field: str, what: str) -> None:
+    if job:
+        raise ValidationError({field: (
+            f"{what} must wait: job #{job.pk} ({job.get_kind_display().lower()}) is "
+            f"{job.state}. Try again when it has finished."
+        )})  # fmt: skip
+
+
+def _jobs_on(model, ids, kind: str):
+    return Job.objects.filter(
+        kind=kind, target_type=ContentType.objects.get_for_model(model), target_id__in=ids
+    )
+
+
 @transaction.atomic
 def cluster_provision_start(*, cluster: Cluster, created_by=None) -> Job:
-    """Configure every RR of the cluster, then its border gateway (commit confirmed)."""
+    """Configure every RR of the cluster, then its border gateway (commit confirmed);
+    refused while a route reflector of the cluster is being removed."""
     if not cluster.route_reflectors.exists():
         raise ValidationError({"route_reflectors": "Add at least one route reflector first."})
+    _lock_cluster(cluster.pk)
+    removal = _jobs_on(RouteReflector, cluster.route_reflectors.values("pk"),
+                       Job.Kind.ROUTE_REFLECTOR_REMOVE)  # fmt: skip
+    _refuse_while(_job_in_progress(removal), "route_reflectors", "Provisioning")
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
     return job_start(kind=Job.Kind.CLUSTER_PROVISION, target=cluster, created_by=created_by)
 
@@ -86,24 +121,25 @@ def _node_transition(node: Node, expected: str, new: str, action: str) -> Node:
 
 @transaction.atomic
 def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
-    """Queue `route_reflector_remove`; refused for the cluster's last ready RR.
+    """Queue `route_reflector_remove`; refused for the cluster's last ready RR and while
+    the cluster's provisioning, a node being added or another removal is in progress.
 
     The RR leaves the nodes' and the border gateway's configs at once (state `removing`);
-    the cluster row lock makes two concurrent removals take turns.
+    the cluster row lock makes concurrent removals and provisionings take turns.
     """
-    Cluster.objects.select_for_update().filter(pk=rr.cluster_id).first()
+    _lock_cluster(rr.cluster_id)
     rr.refresh_from_db()
-    running = jobs_for(rr).filter(
-        kind=Job.Kind.ROUTE_REFLECTOR_REMOVE, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+    cluster = rr.cluster
+    busy = _job_in_progress(
+        _jobs_on(RouteReflector, [rr.pk], Job.Kind.ROUTE_REFLECTOR_REMOVE),
+        _jobs_on(Cluster, [cluster.pk], Job.Kind.CLUSTER_PROVISION),
+        _jobs_on(Node, cluster.nodes.values("pk"), Job.Kind.NODE_ADD),
     )
-    if running.exists():
-        raise ValidationError(
-            {"route_reflector": f"{rr} is already being removed (job #{running[0].pk})."}
-        )
-    others = active_route_reflectors(rr.cluster).filter(state=RouteReflector.State.READY)
+    _refuse_while(busy, "route_reflector", f"Removing {rr.name}")
+    others = active_route_reflectors(cluster).filter(state=RouteReflector.State.READY)
     if not others.exclude(pk=rr.pk).exists():
         raise ValidationError({"route_reflector": (
-            f"{rr.name} is the last ready route reflector of cluster {rr.cluster}: "
+            f"{rr.name} is the last ready route reflector of cluster {cluster}: "
             "add and provision another one before removing it."
         )})  # fmt: skip
     RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.REMOVING)

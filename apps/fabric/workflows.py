@@ -265,20 +265,23 @@ def border_gateway_sync(run: JobRun) -> None:
 
 
 def cluster_provision(run: JobRun) -> None:
-    """For each RR: rr_prepare, rr_apply_config, rr_verify; each ready node's bird.conf
+    """For each RR: rr_prepare, rr_apply_config, rr_verify; each serving node's bird.conf
     (so that it peers with every RR); then the border gateway."""
     cluster = Cluster.objects.get(pk=run.job.target_id)
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
     try:
         for rr in active_route_reflectors(cluster):
-            RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.PROVISIONING)
+            unless_removing = RouteReflector.objects.filter(pk=rr.pk).exclude(
+                state=RouteReflector.State.REMOVING
+            )
+            unless_removing.update(state=RouteReflector.State.PROVISIONING)
             apply_route_reflector(run, rr, prepare=True)
             with run.step("rr_verify") as step, open_session(rr) as session:
                 protocols = show_protocols(session, bird_paths(rr))
                 if protocols is None:
                     raise SessionsNotEstablished(f"BIRD on {rr.name} is not answering")
                 step.log(", ".join(f"{n} {p.state} {p.info}".strip() for n, p in protocols.items()))
-            RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.READY)
+            unless_removing.update(state=RouteReflector.State.READY)
         apply_serving_nodes(run, cluster)  # nodes peer with every RR: a new RR is one more
         bgw = BorderGateway.objects.filter(cluster=cluster).first()
         if bgw:
@@ -292,19 +295,22 @@ def cluster_provision(run: JobRun) -> None:
 
 def route_reflector_remove(run: JobRun) -> None:
     """Take the RR out of every serving node's bird.conf and the border gateway's group
-    (commit confirmed), stop its BIRD if it still answers, then forget it."""
-    rr = RouteReflector.objects.select_related("cluster").get(pk=run.job.target_id)
+    (commit confirmed), stop its BIRD if it still answers, then forget it.
+
+    `route_reflector_remove_start` made the decision (another ready RR, nothing else in
+    progress in the cluster) and marked it `removing`; this only carries it out.
+    """
+    rr = RouteReflector.objects.select_related("cluster").filter(pk=run.job.target_id).first()
+    if rr is None:  # a redelivery after rr_forget: the work is done
+        with run.step("rr_forget") as step:
+            step.skip(f"route reflector {run.job.target_repr} already removed")
+        return
     cluster = rr.cluster
     with run.step("rr_check") as step:
-        others = list(
-            active_route_reflectors(cluster)
-            .filter(state=RouteReflector.State.READY)
-            .exclude(pk=rr.pk)
-            .values_list("name", flat=True)
-        )
-        if not others:
-            raise DeviceError(f"{rr.name} is the last ready route reflector of {cluster.name}")
         RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.REMOVING)
+        others = [f"{o.name} ({o.state})" for o in active_route_reflectors(cluster)]
+        if not others:
+            raise DeviceError(f"{rr.name} is the only route reflector of {cluster.name}")
         step.log(f"nodes and the border gateway keep: {', '.join(others)}")
     apply_serving_nodes(run, cluster)
     bgw = BorderGateway.objects.filter(cluster=cluster).first()
@@ -317,8 +323,9 @@ def route_reflector_remove(run: JobRun) -> None:
         except NodeUnreachable as exc:
             step.skip(f"{rr.name} is unreachable ({exc}); no peer accepts it any more")
         else:
-            step.log(f"BIRD on {rr.name} {'stopped' if stopped else 'was not running'}; "
-                     f"its files are left in place")  # fmt: skip
+            step.log(f"BIRD on {rr.name} {'stopped (birdc down)' if stopped else 'was not running'}"
+                     "; its files are left in place, and no peer accepts it if it is started "
+                     "again")  # fmt: skip
     with run.step("rr_forget") as step:
         rr.delete()
         step.log(f"route reflector {rr.name} removed")

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 
 from apps.compute.models import VirtualMachine
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.selectors import active_route_reflectors
 from apps.ipam.models import IPAddress, IPPool
 from apps.jobs.models import Job, JobStep
 
@@ -234,7 +235,7 @@ def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
     )
     missing = dict(_MISSING.findall(step.output)) if step else {}
     sessions = []
-    for rr in node.cluster.route_reflectors.order_by("pk"):
+    for rr in active_route_reflectors(node.cluster):
         protocol = f"rr_{rr.pk}"
         if step is None:
             state, detail = "unknown", "not checked yet"

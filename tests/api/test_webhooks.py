@@ -82,7 +82,7 @@ def test_a_state_change_is_pushed_signed(
     headers, body = receiver.requests[0]
     timestamp = headers["X-Fabric-Timestamp"]
     signed = timestamp.encode() + b"." + body  # the timestamp is signed: no replays later
-    expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    expected = "v1=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["X-Fabric-Signature"], expected)
     assert abs(int(timestamp) - time.time()) < 60
     event = json.loads(body)

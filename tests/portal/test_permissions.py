@@ -69,6 +69,11 @@ class TestNodeDetail(PageTests):
         return f"/nodes/{world.node.pk}/drain/"
 
 
+class TestNodeUndrain(TestNodeDetail):
+    def post_url(self, world):
+        return f"/nodes/{world.node.pk}/undrain/"
+
+
 class TestNodeCreate(PageTests):
     readers = OPERATORS
     forbidden = ("auditor", *TENANTS_AND_NOBODY)
@@ -99,11 +104,15 @@ class TestRouteReflectorCreate(TestNodeCreate):
 
 
 class TestRouteReflectorDetail(PageTests):
+    writers = OPERATORS
     read_only = ("auditor",)
     action_marker = 'id="rr-remove"'
 
     def url(self, world):
         return f"/route-reflectors/{world.rr.pk}/"
+
+    def post_url(self, world):
+        return f"/route-reflectors/{world.rr.pk}/remove/"
 
 
 class TestRouteReflectorRemove(TestNodeRemove):

@@ -12,7 +12,15 @@ from apps.compute.services import NoCapacity, vm_order, vm_place
 from apps.compute.workflows import guest_spec, node_driver
 from apps.fabric.models import Cluster, Node
 from apps.fabric.services import node_drain, node_undrain
-from tests.factories import make_cluster, make_network, make_node, make_plan, make_pool, make_tenant
+from tests.factories import (
+    build_node,
+    make_cluster,
+    make_network,
+    make_node,
+    make_plan,
+    make_pool,
+    make_tenant,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +174,26 @@ def test_only_a_ready_node_drains_and_only_a_draining_one_returns(cluster):
     with pytest.raises(ValidationError, match="only a draining node can return to service"):
         node_undrain(new)
     assert Node.objects.get(pk=new.pk).state == "new"
+
+
+def test_hypervisor_options_belong_to_their_hypervisor():
+    for hypervisor, option in (("netns", {"state_dir": "/srv/hv"}),
+                               ("lxd", {"namespace_prefix": "lab-vm-"})):  # fmt: skip
+        node = build_node(hypervisor=hypervisor, hypervisor_options=option)
+        with pytest.raises(ValidationError) as caught:
+            node.full_clean()
+        assert f"not for {hypervisor} nodes" in caught.value.message_dict["hypervisor_options"][0]
+
+
+def test_hypervisor_options_stay_while_the_node_has_vms(cluster):
+    node = make_node(cluster=cluster, hypervisor="netns", state="ready",
+                     hypervisor_options={"namespace_prefix": "lab-vm-"})  # fmt: skip
+    vm = vm_place(vm_order(tenant=make_tenant(), plan=make_plan(), cluster=cluster, name="v"))
+    assert vm.node == node
+    node.hypervisor_options = {"namespace_prefix": "other-vm-"}
+    with pytest.raises(ValidationError) as caught:
+        node.full_clean()
+    assert "while it has VMs" in caught.value.message_dict["hypervisor_options"][0]
+    node.description = "other changes are fine"
+    node.hypervisor_options = {"namespace_prefix": "lab-vm-"}
+    node.full_clean()

@@ -1,0 +1,110 @@
+"""Route reflector removal without a lab: the decisions, the states they leave, and the
+places that must stop using a reflector being removed. (The lab runs it for real in
+tests/e2e/test_route_reflector_remove.py.)"""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from apps.compute.workflows import verify_export
+from apps.fabric.models import RouteReflector
+from apps.fabric.services import cluster_provision_start, route_reflector_remove_start
+from apps.fabric.workflows import route_reflector_remove
+from apps.jobs.models import Job
+from apps.jobs.runner import run_job
+from apps.jobs.services import job_create
+from apps.portal.selectors import node_sessions
+from tests.factories import make_cluster, make_node, make_rr
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pair():
+    """Two ready RRs; the second one's server no longer answers (port 2 on loopback)."""
+    cluster = make_cluster()
+    keep = make_rr(cluster=cluster, name="keep", state="ready")
+    gone = make_rr(cluster=cluster, name="gone", state="ready", ssh_host="127.0.0.1", ssh_port=2,
+                   ssh_private_key="", ssh_password="not-used")  # fmt: skip
+    return cluster, keep, gone
+
+
+def run(job: Job) -> Job:
+    run_job(job.pk, route_reflector_remove)
+    job.refresh_from_db()
+    return job
+
+
+def test_removal_goes_on_while_the_other_rr_is_being_provisioned(pair):
+    cluster, keep, gone = pair
+    job = route_reflector_remove_start(rr=gone)
+    RouteReflector.objects.filter(pk=keep.pk).update(state="provisioning")
+
+    assert run(job).state == "succeeded", job.error
+
+    steps = {s.name: s for s in job.steps.all()}
+    assert "keep (provisioning)" in steps["rr_check"].output
+    assert steps["rr_decommission"].state == "skipped"
+    assert not RouteReflector.objects.filter(pk=gone.pk).exists()
+
+
+def test_a_removal_delivered_again_after_the_row_is_gone_succeeds(pair):
+    cluster, keep, gone = pair
+    job = route_reflector_remove_start(rr=gone)
+    assert run(job).state == "succeeded"
+    Job.objects.filter(pk=job.pk).update(state="running", finished=None)  # ack lost: redelivered
+
+    again = run(job)
+
+    assert again.state == "succeeded", again.error
+    last = again.steps.order_by("-attempt", "-position").first()
+    assert (last.name, last.state) == ("rr_forget", "skipped")
+
+
+def test_removal_waits_for_the_clusters_provisioning_and_the_reverse(pair):
+    cluster, keep, gone = pair
+    provisioning = cluster_provision_start(cluster=cluster)
+
+    with pytest.raises(ValidationError, match=f"job #{provisioning.pk}"):
+        route_reflector_remove_start(rr=gone)
+    assert RouteReflector.objects.get(pk=gone.pk).state == "ready"
+
+    Job.objects.filter(pk=provisioning.pk).update(state="succeeded")
+    removal = route_reflector_remove_start(rr=gone)
+    with pytest.raises(ValidationError, match=f"job #{removal.pk}"):
+        cluster_provision_start(cluster=cluster)
+
+
+def test_removal_waits_for_a_node_being_added(pair):
+    cluster, keep, gone = pair
+    node = make_node(cluster=cluster)
+    adding = job_create(kind=Job.Kind.NODE_ADD, target=node)
+
+    with pytest.raises(ValidationError, match=f"job #{adding.pk}"):
+        route_reflector_remove_start(rr=gone)
+
+
+def test_an_rr_being_removed_is_not_waited_for_nor_shown_as_a_session(pair):
+    cluster, keep, gone = pair
+    node = make_node(cluster=cluster, state="ready")
+    route_reflector_remove_start(rr=gone)
+
+    assert [s.route_reflector for s in node_sessions(node)[0]] == [keep]
+    session = ExportedTo(f"rr_{keep.pk}")
+    assert verify_export(session, node, "203.0.113.7") == f"203.0.113.7/32 exported to rr_{keep.pk}"
+    assert session.calls == 1  # no waiting for the one being removed
+
+
+class ExportedTo:
+    """A node session whose BIRD exports the route to one RR protocol only."""
+
+    def __init__(self, protocol: str):
+        self.protocol, self.calls = protocol, 0
+
+    def run(self, command: str, check: bool = True):
+        self.calls += 1
+        answers = []
+        for part in command.split("; echo ")[0:]:
+            name = part.split("@@", 1)[1].split(";", 1)[0]
+            shown = "203.0.113.7/32 unicast [static1]" if name == self.protocol else ""
+            answers.append(f"@@{name}\n{shown}\n")
+        return type("Result", (), {"stdout": "".join(answers), "ok": True})()
