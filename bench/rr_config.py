@@ -36,10 +36,8 @@ def config(nodes: int) -> RouteReflectorBirdConfig:
 
 def fstring_sessions(c: RouteReflectorBirdConfig) -> str:
     return "".join(
-        f'protocol bgp {n.protocol} {{\n  description "{n.description}";\n'
-        f"  local {c.router_id} as {c.asn};\n  neighbor {n.address} as {c.asn};\n  direct;\n"
-        f"  rr client;\n  rr cluster id {c.router_id};\n  ipv4 {{\n"
-        f"    import filter ibgp_policy_in_v4;\n    export none;\n  }};\n}}\n\n"
+        f'protocol bgp {n.protocol} from node_session {{\n  description "{n.description}";\n'
+        f"  neighbor {n.address} as {c.asn};\n}}\n\n"
         for n in c.nodes
     )
 

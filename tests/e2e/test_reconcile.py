@@ -39,7 +39,7 @@ def test_reconcile_repairs_a_missing_route_a_hand_edited_config_and_an_rr_missin
         conf.write("# edited by hand\n")
     rr_conf = Path(lab.hosts["rr1"].bird_conf)  # 3. an RR that lost a node
     text = rr_conf.read_text()
-    start = text.index(f"protocol bgp node_{node.pk} {{")
+    start = text.index(f"protocol bgp node_{node.pk} from node_session {{")
     rr_conf.write_text(text[:start] + text[text.index("\n}\n", start) + 3 :])
 
     job = run_inline("reconcile", None, reconcile)
@@ -53,7 +53,7 @@ def test_reconcile_repairs_a_missing_route_a_hand_edited_config_and_an_rr_missin
     assert "bird.conf differed from the desired config" in node_step
     assert f"{address} dev {vm.vnet_name}" in node_host.run(f"ip route show {address}/32").stdout
     assert Path(node_host.bird_conf).read_text() == render_node_bird(node_bird_config(node))
-    assert f"protocol bgp node_{node.pk} {{" in rr_conf.read_text()
+    assert f"protocol bgp node_{node.pk} from node_session {{" in rr_conf.read_text()
     assert VirtualMachine.objects.get(pk=vm.pk).state == "running"
 
 

@@ -117,7 +117,10 @@ def test_node_config_router_id_is_the_underlay_never_the_gateway():
 
 def test_route_reflector_has_one_rr_client_session_per_node_with_its_name():
     text = render_route_reflector_bird(RR)
-    assert text.count("rr client;") == 3  # two nodes and the border gateway
+    template = text.split("template bgp node_session {", 1)[1].split("\n}\n", 1)[0]
+    assert "rr client;" in template and "rr cluster id 198.51.100.2;" in template
+    assert text.count(" from node_session {") == 2  # two nodes, both rr clients
+    assert text.count("rr client;") == 2  # the template and the border gateway
     assert 'description "Node hv1";' in text and 'description "Node hv2";' in text
     assert "neighbor 198.51.100.12 as 65000;" in text
     assert "bgp_community.add((65000,100));" in text

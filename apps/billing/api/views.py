@@ -155,8 +155,8 @@ class WebhookEndpointFilter(filters.FilterSet):
 class WebhookEndpointViewSet(CrudMixins, ApiViewSet):
     """Where VM state changes are pushed (`vm.state_changed`), signed with HMAC-SHA256:
     header `X-Fabric-Signature: v1=<hex of HMAC(secret, "<X-Fabric-Timestamp>.<body>")>`,
-    `X-Fabric-Timestamp` being the Unix time of the attempt (refuse old ones: no replays). Failed deliveries are retried with
-    exponential backoff. Operators manage endpoints."""
+    `X-Fabric-Timestamp` being the Unix time of the attempt (refuse old ones: no replays).
+    Failed deliveries are retried with exponential backoff. Operators manage endpoints."""
 
     queryset = WebhookEndpoint.objects.all()
     serializer_class = WebhookEndpointSerializer
