@@ -20,6 +20,16 @@ from netmiko.exceptions import (
 from workers.errors import DeviceError, JunosCommitFailed, JunosError, TransientError
 
 ERROR_PATTERN = r"(syntax error|unknown command|error:|invalid )"
+# What Junos prints in configuration mode while a `commit confirmed` awaits confirmation.
+PENDING_CONFIRM_BANNER = re.compile(
+    r"^#\s*commit confirmed will be (?:automatically )?rolled back in \d+ minutes?.*$\n?", re.M
+)
+
+
+def split_pending_banner(output: str) -> tuple[str, bool]:
+    """`output` without the pending-confirmation banner, and whether it was there."""
+    cleaned, found = PENDING_CONFIRM_BANNER.subn("", output)
+    return cleaned, bool(found)
 
 
 class BorderGatewayUnreachable(DeviceError, TransientError):

@@ -26,7 +26,7 @@ from apps.jobs.runner import JobRun, StepLog
 from workers import node_setup
 from workers.bird_remote import ApplyResult, apply_config, show_protocols, stop_bird
 from workers.errors import DeviceError, JunosVerifyFailed, NodeUnreachable
-from workers.junos import BgpGroupState, JunosSession, JunosTarget
+from workers.junos import BgpGroupState, JunosSession, JunosTarget, split_pending_banner
 from workers.render import (
     render_border_gateway_junos,
     render_node_bird,
@@ -208,8 +208,12 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
             with run.step("bgw_load") as step:
                 stack.enter_context(device_lock("bgw", bgw.pk))
                 junos = stack.enter_context(JunosSession(junos_target(bgw)))
-                diff = junos.load(lines).strip()
+                diff, pending = split_pending_banner(junos.load(lines))
+                diff = diff.strip()
                 step.log(diff or "no difference: the router already has this configuration")
+                if pending:  # an earlier attempt died before confirming: finish its work
+                    step.log("a commit confirmed from an earlier attempt is pending: "
+                             "it is confirmed once the group is verified")  # fmt: skip
             if not diff:
                 junos.discard()
             else:
@@ -221,11 +225,11 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
                 try:
                     state = wait_bgp_group(junos, bgw, timeout=settings.FABRIC_VERIFY_TIMEOUT)
                 except JunosVerifyFailed as exc:
-                    if diff:
+                    if diff or pending:
                         step.log(_roll_back(junos, cluster.commit_confirm_minutes))
                     raise exc
                 step.log(state.raw.strip())
-            if diff:
+            if diff or pending:
                 with run.step("bgw_confirm") as step:
                     step.log(junos.confirm().strip())
     except Exception as exc:

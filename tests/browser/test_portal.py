@@ -100,6 +100,8 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     assert wait_for_job_page(page) == "succeeded", page.inner_text("#job-progress")
     steps = page.inner_text("#job-progress")
+    job = Job.objects.get(pk=int(page.url.rstrip("/").rsplit("/", 1)[1]))
+    recorded = [(s.attempt, s.name, s.state, s.output[-300:]) for s in job.steps.all()]
     for step in (
         "rr_prepare",
         "rr_apply_config",
@@ -107,7 +109,7 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
         "bgw_commit_confirmed",
         "bgw_confirm",
     ):
-        assert step in steps
+        assert step in steps, (job.kind, job.attempts, recorded)
     screenshot(page, "job-detail-cluster-provision")
     cluster = Cluster.objects.get(name="lab-fra")
     assert cluster.state == "ready"

@@ -4,6 +4,7 @@ Workflows run in this test process through run_job (the code a worker runs), exc
 where Celery's retries are the point; then the real worker process runs them.
 """
 
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.connections import bird_paths
 from apps.fabric.lab_records import lab_vm_namespace_prefix
-from apps.fabric.models import Node, RouteReflector
+from apps.fabric.models import Cluster, Node, RouteReflector
 from apps.fabric.workflows import (
     border_gateway_preview,
     border_gateway_sync,
@@ -21,6 +22,7 @@ from apps.fabric.workflows import (
 from apps.ipam.models import IPAddress, Network
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
+from apps.jobs.services import job_create
 from tests.conftest import wait_for
 from tests.e2e.conftest import (
     assert_succeeded,
@@ -38,6 +40,7 @@ from workers import bird_remote
 from workers.bird_remote import apply_config, show_protocols
 from workers.errors import BirdConfigInvalid
 from workers.hypervisors.netns import NetnsDriver
+from workers.junos import JunosSession
 
 pytestmark = pytest.mark.lab
 
@@ -113,6 +116,46 @@ def test_commit_check_failure_commits_nothing(lab, ready_cluster):
     assert not COMMITTING_EVENTS & set(new_events)  # the candidate was only discarded
     bgw.refresh_from_db()
     assert bgw.state == "failed"
+
+
+def test_a_retry_after_commit_confirmed_confirms_the_pending_commit(
+    lab, ready_cluster, monkeypatch
+):
+    """The worker dies between `commit confirmed` and the confirming commit: the re-run finds
+    no difference to load, but must still confirm, or the router rolls back by itself."""
+    bgw = ready_cluster.border_gateway
+    Cluster.objects.filter(pk=ready_cluster.pk).update(commit_confirm_minutes=2)
+    Network.objects.create(cluster=ready_cluster, prefix="192.0.2.0/24")
+    job = job_create(kind="border_gateway_sync", target=bgw)
+    events_before = len(junos_events(lab))
+
+    class WorkerKilled(BaseException):
+        pass
+
+    original = JunosSession.commit_confirmed
+
+    def commit_then_die(self, minutes):
+        original(self, minutes)
+        raise WorkerKilled
+
+    monkeypatch.setattr(JunosSession, "commit_confirmed", commit_then_die)
+    with pytest.raises(WorkerKilled):
+        run_job(job.pk, border_gateway_sync)
+    monkeypatch.undo()
+    assert junos_events(lab)[events_before:][-1] == "commit_confirmed"  # pending now
+
+    run_job(job.pk, border_gateway_sync)
+
+    job.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    retry = {s.name: s for s in job.steps.filter(attempt=2)}
+    assert "commit confirmed from an earlier attempt is pending" in retry["bgw_load"].output
+    assert retry["bgw_confirm"].state == "succeeded"
+    new_events = junos_events(lab)[events_before:]
+    assert new_events.count("commit_confirmed") == 1 and new_events[-1] == "confirmed"
+    time.sleep(lab.junos_minute_seconds * 2 + 2)  # past the commit confirmed window
+    assert "auto_rollback" not in junos_events(lab)[events_before:]
+    assert any("192.0.2.0/24" in line for line in junos_committed(lab))
 
 
 def test_failed_verification_rolls_back_instead_of_confirming(lab, ready_cluster):

@@ -8,6 +8,7 @@ import pytest
 
 from workers.bird import check_config
 from workers.errors import BirdConfigInvalid
+from workers.junos import split_pending_banner
 from workers.render import (
     BgpPeer,
     BorderGatewayConfig,
@@ -136,3 +137,13 @@ def test_check_config_rejects_an_undefined_filter():
     broken = render_node_bird(NODE).replace("export filter vm_export_v4;", "export filter nope;")
     with pytest.raises(BirdConfigInvalid, match="bird.conf:31:.*syntax error"):
         check_config(broken)
+
+
+def test_the_pending_commit_confirmed_banner_is_told_apart_from_a_diff():
+    diff = "[edit protocols bgp group VM]\n+    neighbor 10.0.0.2;\n"
+    banner = "# commit confirmed will be rolled back in 4 minutes\n"
+    assert split_pending_banner(banner) == ("", True)
+    assert split_pending_banner(diff + banner) == (diff, True)
+    assert split_pending_banner(diff) == (diff, False)
+    automatic = "# commit confirmed will be automatically rolled back in 1 minute\n"
+    assert split_pending_banner(automatic) == ("", True)
