@@ -67,6 +67,9 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
     page.fill("#id_bgw-mgmt_port", str(lab.junos_port))
     page.fill("#id_bgw-username", lab.junos_username)
     page.fill("#id_bgw-password", lab.junos_password)
+    # a group of its own: other tests on this session's lab leave their groups committed
+    page.fill("#id_bgw-bgp_group", "PORTAL")
+    page.fill("#id_bgw-policy_name", "PORTAL")
     page.click("button:has-text('Next')")
 
     # 2. The first route reflector: one of the lab's, reached over SSH.
@@ -89,7 +92,7 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
     # 4. Review: the Junos set lines and the RR's bird.conf that provisioning will apply.
     page.wait_for_selector("#junos-preview")
     junos = page.inner_text("#junos-preview")
-    assert f"set protocols bgp group VM neighbor {rr.address}" in junos
+    assert f"set protocols bgp group PORTAL neighbor {rr.address}" in junos
     assert "route-filter 203.0.113.0/24 orlonger" in junos
     assert f"router id {rr.address};" in page.inner_text("#bird-preview")
     assert not Cluster.objects.filter(name="lab-fra").exists()
