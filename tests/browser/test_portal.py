@@ -15,7 +15,7 @@ import pytest
 
 from apps.compute.models import VirtualMachine
 from apps.fabric.lab_records import lab_vm_namespace_prefix
-from apps.fabric.models import Cluster, Node
+from apps.fabric.models import Cluster, Node, RouteReflector
 from apps.jobs.models import Job
 from tests.browser.conftest import (
     PASSWORD,
@@ -209,6 +209,35 @@ def test_tenant_orders_a_vm_and_watches_it_reach_running(live_server, page, lab_
     login(page, live_server, "ops")
     assert "1 used · 10 free" in page.inner_text("main")
     screenshot(page, "dashboard")
+
+
+@pytest.mark.lab
+def test_operator_removes_a_route_reflector_after_typing_its_name(live_server, page, lab_cluster):
+    user("ops", "operator")
+    login(page, live_server, "ops")
+    rr1, rr2 = lab_cluster.route_reflectors.order_by("name")
+    page.goto(f"{live_server.url}/route-reflectors/{rr2.pk}/")
+    page.click("#rr-remove")
+    assert "Routes keep flowing through rr1" in page.inner_text("main")
+    page.fill("#id_confirm", "rr1")
+    page.click("button:has-text('Remove rr2')")
+    assert page.inner_text("#id_confirm-errors") == 'Type "rr2" exactly to confirm.'
+    assert RouteReflector.objects.get(pk=rr2.pk).state == "ready"  # nothing queued
+    screenshot(page, "rr-remove-confirm")
+
+    page.fill("#id_confirm", "rr2")
+    page.click("button:has-text('Remove rr2')")
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    assert wait_for_job_page(page) == "succeeded", page.inner_text("#job-progress")
+    steps = page.inner_text("#job-progress")
+    for step in ("rr_check", "node_apply_bird", "bgw_commit_confirmed", "bgw_confirm",
+                 "rr_decommission", "rr_forget"):  # fmt: skip
+        assert step in steps
+    screenshot(page, "job-detail-rr-remove")
+    assert not RouteReflector.objects.filter(pk=rr2.pk).exists()
+
+    page.goto(f"{live_server.url}/route-reflectors/{rr1.pk}/remove/")
+    assert "last ready route reflector" in page.inner_text("main")
 
 
 def test_a_tenant_cannot_open_another_tenants_vm(live_server, page):
