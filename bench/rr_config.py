@@ -67,18 +67,19 @@ def render_table() -> None:
         tracemalloc.stop()
         total = median(renders) + median(parses)
         marginal = "" if previous is None else (total - previous[1]) / (n - previous[0]) * 1e6
-        if marginal != "" and first_marginal is None:
+        # a step of fewer than 500 nodes changes the total by less than the noise
+        if marginal != "" and first_marginal is None and n - previous[0] >= 500:
             first_marginal = marginal
         rows.append([n, median(renders) * 1000, median(renders) / median(baselines),
                      median(parses) * 1000, total * 1000, marginal,
-                     "" if marginal == "" else marginal / first_marginal, peak,
+                     "" if first_marginal is None else marginal / first_marginal, peak,
                      bird_peak_rss_mib(), len(text) // 1024])  # fmt: skip
         previous = (n, total)
     table(["nodes", "render ms", "x f-string", "bird -p ms", "total ms", "us/added node",
            "x first", "render peak MiB", "bird maxrss MiB", "config KiB"], rows)  # fmt: skip
     print(
-        "us/added node: (total(N) - total(previous N)) / added nodes; 'x first' near 1 "
-        "means linear growth."
+        "us/added node: (total(N) - total(previous N)) / added nodes; 'x first': that over "
+        "the first step of 500+ nodes (near 1 means linear growth)."
     )
 
 
