@@ -101,18 +101,18 @@ class NodeViewSet(CrudMixins, ApiViewSet):
     @action(detail=True, methods=["post"])
     def drain(self, request, pk=None):
         """No new VMs on this ready node; its VMs keep running (maintenance, removal)."""
-        node = self.get_object()
-        with conflict_on_invalid("invalid_state"):
-            services.node_drain(node)
-        return Response(NodeSerializer(node).data)
+        return self._change_state(services.node_drain)
 
     @extend_schema(request=None, responses={200: NodeSerializer})
     @action(detail=True, methods=["post"])
     def undrain(self, request, pk=None):
         """Put a draining node back into service."""
+        return self._change_state(services.node_undrain)
+
+    def _change_state(self, service) -> Response:
         node = self.get_object()
         with conflict_on_invalid("invalid_state"):
-            services.node_undrain(node)
+            service(node)
         return Response(NodeSerializer(node).data)
 
 
