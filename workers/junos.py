@@ -26,6 +26,15 @@ PENDING_CONFIRM_BANNER = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What loading the lines changed: the candidate's diff, and whether an earlier
+    `commit confirmed` still awaits its confirming commit."""
+
+    diff: str
+    pending_confirm: bool
+
+
 def split_pending_banner(output: str) -> tuple[str, bool]:
     """`output` without the pending-confirmation banner, and whether it was there."""
     cleaned, found = PENDING_CONFIRM_BANNER.subn("", output)
@@ -129,8 +138,9 @@ class JunosSession:
         except (NetmikoTimeoutException, ReadTimeout, OSError, EOFError) as exc:
             raise BorderGatewayUnreachable(f"{self.target!r} during {action}: {exc}") from exc
 
-    def load(self, lines: list[str]) -> str:
-        """Load set/delete lines into the candidate; returns `show | compare`.
+    def load(self, lines: list[str]) -> "Loaded":
+        """Load set/delete lines into the candidate; returns `show | compare` (without the
+        banner Junos adds while a `commit confirmed` awaits confirmation, reported apart).
 
         Raises:
             JunosError: the router refused a line (the candidate is rolled back).
@@ -147,7 +157,9 @@ class JunosSession:
         except ConfigInvalidException as exc:
             self.discard()
             raise JunosError(f"the router refused the configuration: {exc}") from exc
-        return self._guard("compare", lambda: self._conn.send_command("show | compare"))
+        compare = self._guard("compare", lambda: self._conn.send_command("show | compare"))
+        diff, pending = split_pending_banner(compare)
+        return Loaded(diff=diff.strip(), pending_confirm=pending)
 
     def commit_check(self) -> str:
         try:

@@ -78,7 +78,7 @@ def reconcile_schedule() -> int | None:
     from apps.jobs.models import Job
     from apps.jobs.services import job_start
 
-    if Job.objects.filter(kind=Job.Kind.RECONCILE, state__in=["queued", "running"]).exists():
+    if Job.objects.filter(kind=Job.Kind.RECONCILE, state__in=Job.ACTIVE_STATES).exists():
         return None
     return job_start(kind=Job.Kind.RECONCILE).pk
 

@@ -49,6 +49,22 @@ class CreateOnlyFieldsMixin:
         return fields
 
 
+def with_job_link(serializer_class: type) -> type:
+    """`serializer_class` plus the `job` link: the schema of a 202 answer (see `started`).
+
+    Named like the class it extends (VirtualMachineSerializer -> VirtualMachineStarted...),
+    which is also the name of its component in the OpenAPI schema.
+    """
+    meta = type(
+        "Meta", (serializer_class.Meta,), {"fields": [*serializer_class.Meta.fields, "job"]}
+    )
+    name = serializer_class.__name__.removesuffix("Serializer") + "StartedSerializer"
+    doc = f"{(serializer_class.__doc__ or '').strip()} With the job started for it (202)."
+    attrs = {"job": JobLinkSerializer(read_only=True), "Meta": meta,
+             "__module__": serializer_class.__module__, "__doc__": doc.strip()}  # fmt: skip
+    return type(name, (serializer_class,), attrs)
+
+
 def started(serializer_data: dict, job: Job) -> dict:
     """The 202 body of a write that started a job: the object and its `job` link."""
     return {**serializer_data, "job": JobLinkSerializer(job).data}

@@ -50,6 +50,10 @@ def active_route_reflectors(cluster: Cluster):
     return cluster.route_reflectors.exclude(state=RouteReflector.State.REMOVING).order_by("pk")
 
 
+def ready_route_reflectors(cluster: Cluster):
+    return active_route_reflectors(cluster).filter(state=RouteReflector.State.READY)
+
+
 def serving_nodes(cluster: Cluster):
     """Nodes that run VMs and peer with the RRs: ready, and draining (no new VMs only)."""
     return cluster.nodes.filter(state__in=SERVING_NODE_STATES).order_by("pk")

@@ -1,13 +1,13 @@
 """Writes for the fabric: create devices and start the workflows that configure them."""
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
-from apps.fabric.selectors import active_route_reflectors
+from apps.fabric.selectors import ready_route_reflectors
 from apps.jobs.models import Job
+from apps.jobs.selectors import jobs_for, jobs_targeting
 from apps.jobs.services import job_start
 
 
@@ -17,9 +17,6 @@ def _save(instance):
     return instance
 
 
-ACTIVE_JOB_STATES = (Job.State.QUEUED, Job.State.RUNNING)
-
-
 def _lock_cluster(cluster_id: int) -> None:
     """Take the cluster's row lock: the checks below and the job they start are atomic."""
     Cluster.objects.select_for_update().filter(pk=cluster_id).first()
@@ -27,7 +24,7 @@ def _lock_cluster(cluster_id: int) -> None:
 
 def _job_in_progress(*queries) -> Job | None:
     for query in queries:
-        job = query.filter(state__in=ACTIVE_JOB_STATES).order_by("pk").first()
+        job = query.filter(state__in=Job.ACTIVE_STATES).order_by("pk").first()
         if job:
             return job
     return None
@@ -41,12 +38,6 @@ def _refuse_while(job: Job | None, field: str, what: str) -> None:
         )})  # fmt: skip
 
 
-def _jobs_on(model, ids, kind: str):
-    return Job.objects.filter(
-        kind=kind, target_type=ContentType.objects.get_for_model(model), target_id__in=ids
-    )
-
-
 @transaction.atomic
 def cluster_provision_start(*, cluster: Cluster, created_by=None) -> Job:
     """Configure every RR of the cluster, then its border gateway (commit confirmed);
@@ -54,8 +45,9 @@ def cluster_provision_start(*, cluster: Cluster, created_by=None) -> Job:
     if not cluster.route_reflectors.exists():
         raise ValidationError({"route_reflectors": "Add at least one route reflector first."})
     _lock_cluster(cluster.pk)
-    removal = _jobs_on(RouteReflector, cluster.route_reflectors.values("pk"),
-                       Job.Kind.ROUTE_REFLECTOR_REMOVE)  # fmt: skip
+    removal = jobs_targeting(RouteReflector, cluster.route_reflectors.values("pk")).filter(
+        kind=Job.Kind.ROUTE_REFLECTOR_REMOVE
+    )
     _refuse_while(_job_in_progress(removal), "route_reflectors", "Provisioning")
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
     return job_start(kind=Job.Kind.CLUSTER_PROVISION, target=cluster, created_by=created_by)
@@ -131,13 +123,12 @@ def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
     rr.refresh_from_db()
     cluster = rr.cluster
     busy = _job_in_progress(
-        _jobs_on(RouteReflector, [rr.pk], Job.Kind.ROUTE_REFLECTOR_REMOVE),
-        _jobs_on(Cluster, [cluster.pk], Job.Kind.CLUSTER_PROVISION),
-        _jobs_on(Node, cluster.nodes.values("pk"), Job.Kind.NODE_ADD),
+        jobs_for(rr).filter(kind=Job.Kind.ROUTE_REFLECTOR_REMOVE),
+        jobs_for(cluster).filter(kind=Job.Kind.CLUSTER_PROVISION),
+        jobs_targeting(Node, cluster.nodes.values("pk")).filter(kind=Job.Kind.NODE_ADD),
     )
     _refuse_while(busy, "route_reflector", f"Removing {rr.name}")
-    others = active_route_reflectors(cluster).filter(state=RouteReflector.State.READY)
-    if not others.exclude(pk=rr.pk).exists():
+    if not ready_route_reflectors(cluster).exclude(pk=rr.pk).exists():
         raise ValidationError({"route_reflector": (
             f"{rr.name} is the last ready route reflector of cluster {cluster}: "
             "add and provision another one before removing it."

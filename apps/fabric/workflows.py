@@ -26,7 +26,7 @@ from apps.jobs.runner import JobRun, StepLog
 from workers import node_setup
 from workers.bird_remote import ApplyResult, apply_config, show_protocols, stop_bird
 from workers.errors import DeviceError, JunosVerifyFailed, NodeUnreachable
-from workers.junos import BgpGroupState, JunosSession, JunosTarget, split_pending_banner
+from workers.junos import BgpGroupState, JunosSession, JunosTarget
 from workers.render import (
     render_border_gateway_junos,
     render_node_bird,
@@ -208,8 +208,8 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
             with run.step("bgw_load") as step:
                 stack.enter_context(device_lock("bgw", bgw.pk))
                 junos = stack.enter_context(JunosSession(junos_target(bgw)))
-                diff, pending = split_pending_banner(junos.load(lines))
-                diff = diff.strip()
+                loaded = junos.load(lines)
+                diff, pending = loaded.diff, loaded.pending_confirm
                 step.log(diff or "no difference: the router already has this configuration")
                 if pending:  # an earlier attempt died before confirming: finish its work
                     step.log("a commit confirmed from an earlier attempt is pending: "
@@ -258,7 +258,7 @@ def border_gateway_preview(run: JobRun) -> None:
     with ExitStack() as stack, run.step("bgw_compare") as step:
         stack.enter_context(device_lock("bgw", bgw.pk))
         junos = stack.enter_context(JunosSession(junos_target(bgw)))
-        diff = junos.load(lines).strip()
+        diff = junos.load(lines).diff
         junos.discard()
         step.log(diff or "no difference: the router already has this configuration")
 

@@ -30,6 +30,8 @@ class Job(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)  # not finished yet
+
     kind = models.CharField(max_length=32, choices=Kind.choices)
     target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
     target_id = models.PositiveBigIntegerField(null=True, blank=True)

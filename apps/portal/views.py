@@ -17,9 +17,9 @@ from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_delete_start, vm_order, vm_power_start
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
-    active_route_reflectors,
     border_gateway_config,
     node_bird_config,
+    ready_route_reflectors,
     route_reflector_bird_config,
     serving_nodes,
 )
@@ -149,9 +149,7 @@ class DashboardView(OperatorPageMixin, TemplateView):
             vm_counts=counts,
             vm_total=total,
             failed_jobs=with_target_urls(selectors.failed_jobs_needing_attention(), self.roles),
-            running_jobs=Job.objects.filter(
-                state__in=[Job.State.QUEUED, Job.State.RUNNING]
-            ).count(),
+            running_jobs=Job.objects.filter(state__in=Job.ACTIVE_STATES).count(),
         )
         return context
 
@@ -497,9 +495,9 @@ class RouteReflectorRemoveView(DeviceRemoveView):
 
     def facts(self, device) -> dict:
         cluster = device.cluster
-        others = active_route_reflectors(cluster).filter(state=RouteReflector.State.READY)
+        others = ready_route_reflectors(cluster).exclude(pk=device.pk)
         return {
-            "other_rrs": list(others.exclude(pk=device.pk).values_list("name", flat=True)),
+            "other_rrs": list(others.values_list("name", flat=True)),
             "serving_nodes": serving_nodes(cluster).count(),
             "border_gateway": BorderGateway.objects.filter(cluster=cluster).first(),
         }

@@ -103,6 +103,12 @@ def test_a_refused_commit_keeps_the_rr_marked_removing_and_a_second_try_finishes
     assert junos_committed(lab) == committed_before  # nothing committed
     assert "rr_forget" not in [s.name for s in failed.steps.all()]
     assert RouteReflector.objects.get(pk=rr2.pk).state == "removing"
+    # meanwhile a new VM's route is checked on the RRs that stay, not on the one leaving
+    address = running_vm(ready_cluster, "meanwhile")
+    rr1 = ready_cluster.route_reflectors.get(name="rr1")
+    created = Job.objects.filter(kind="vm_create").latest("pk")
+    export = created.steps.get(name="verify_export").output.strip()
+    assert export == f"{address}/32 exported to rr_{rr1.pk}"
 
     again = remove(rr2)
 

@@ -2,7 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.api.serializers import CreateOnlyFieldsMixin, JobLinkSerializer
+from apps.api.serializers import CreateOnlyFieldsMixin, with_job_link
 from apps.compute.models import GuestImage, Plan, VirtualMachine
 from apps.core.validators import validate_config_description, validate_config_name
 from apps.fabric.models import Cluster
@@ -57,13 +57,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer):
         return self._address(vm, 6)
 
 
-class VirtualMachineStartedSerializer(VirtualMachineSerializer):
-    """A VM and the job that was started for it (202 Accepted)."""
-
-    job = JobLinkSerializer(read_only=True)
-
-    class Meta(VirtualMachineSerializer.Meta):
-        fields = [*VirtualMachineSerializer.Meta.fields, "job"]
+VirtualMachineStartedSerializer = with_job_link(VirtualMachineSerializer)
 
 
 class VirtualMachineOrderSerializer(serializers.Serializer):

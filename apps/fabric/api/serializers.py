@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from apps.api.serializers import CreateOnlyFieldsMixin, JobLinkSerializer
+from apps.api.serializers import CreateOnlyFieldsMixin, with_job_link
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 
 CREDENTIALS = {"write_only": True, "required": False, "style": {"input_type": "password"}}
@@ -18,11 +18,7 @@ class ClusterSerializer(serializers.ModelSerializer):
         validators = []
 
 
-class ClusterStartedSerializer(ClusterSerializer):
-    job = JobLinkSerializer(read_only=True)
-
-    class Meta(ClusterSerializer.Meta):
-        fields = [*ClusterSerializer.Meta.fields, "job"]
+ClusterStartedSerializer = with_job_link(ClusterSerializer)
 
 
 BIRD_HOST_FIELDS = [
@@ -47,11 +43,7 @@ class NodeSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
         validators = []
 
 
-class NodeStartedSerializer(NodeSerializer):
-    job = JobLinkSerializer(read_only=True)
-
-    class Meta(NodeSerializer.Meta):
-        fields = [*NodeSerializer.Meta.fields, "job"]
+NodeStartedSerializer = with_job_link(NodeSerializer)
 
 
 class RouteReflectorSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
@@ -66,11 +58,7 @@ class RouteReflectorSerializer(CreateOnlyFieldsMixin, serializers.ModelSerialize
         validators = []
 
 
-class RouteReflectorStartedSerializer(RouteReflectorSerializer):
-    job = JobLinkSerializer(read_only=True)
-
-    class Meta(RouteReflectorSerializer.Meta):
-        fields = [*RouteReflectorSerializer.Meta.fields, "job"]
+RouteReflectorStartedSerializer = with_job_link(RouteReflectorSerializer)
 
 
 class BorderGatewaySerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
@@ -89,8 +77,4 @@ class BorderGatewaySerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer
         validators = []
 
 
-class BorderGatewayStartedSerializer(BorderGatewaySerializer):
-    job = JobLinkSerializer(read_only=True)
-
-    class Meta(BorderGatewaySerializer.Meta):
-        fields = [*BorderGatewaySerializer.Meta.fields, "job"]
+BorderGatewayStartedSerializer = with_job_link(BorderGatewaySerializer)

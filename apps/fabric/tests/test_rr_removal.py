@@ -5,7 +5,6 @@ tests/e2e/test_route_reflector_remove.py.)"""
 import pytest
 from django.core.exceptions import ValidationError
 
-from apps.compute.workflows import verify_export
 from apps.fabric.models import RouteReflector
 from apps.fabric.services import cluster_provision_start, route_reflector_remove_start
 from apps.fabric.workflows import route_reflector_remove
@@ -83,28 +82,10 @@ def test_removal_waits_for_a_node_being_added(pair):
         route_reflector_remove_start(rr=gone)
 
 
-def test_an_rr_being_removed_is_not_waited_for_nor_shown_as_a_session(pair):
+def test_an_rr_being_removed_is_not_shown_as_a_session_of_the_node(pair):
+    """(That verify_export does not wait for it runs in the lab: test_route_reflector_remove.)"""
     cluster, keep, gone = pair
     node = make_node(cluster=cluster, state="ready")
     route_reflector_remove_start(rr=gone)
 
     assert [s.route_reflector for s in node_sessions(node)[0]] == [keep]
-    session = ExportedTo(f"rr_{keep.pk}")
-    assert verify_export(session, node, "203.0.113.7") == f"203.0.113.7/32 exported to rr_{keep.pk}"
-    assert session.calls == 1  # no waiting for the one being removed
-
-
-class ExportedTo:
-    """A node session whose BIRD exports the route to one RR protocol only."""
-
-    def __init__(self, protocol: str):
-        self.protocol, self.calls = protocol, 0
-
-    def run(self, command: str, check: bool = True):
-        self.calls += 1
-        answers = []
-        for part in command.split("; echo ")[0:]:
-            name = part.split("@@", 1)[1].split(";", 1)[0]
-            shown = "203.0.113.7/32 unicast [static1]" if name == self.protocol else ""
-            answers.append(f"@@{name}\n{shown}\n")
-        return type("Result", (), {"stdout": "".join(answers), "ok": True})()
