@@ -231,3 +231,30 @@ LOGGING = {
         for name in ("asyncssh", "paramiko", "netmiko")
     },
 }
+
+# --- Abuse limits: API throttles, login lockout, webhook targets ------------------------------
+# Django's cache is Redis (the broker's server unless FABRIC_CACHE_URL says otherwise), so
+# that the throttle counters are shared by every gunicorn worker.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("FABRIC_CACHE_URL", CELERY_BROKER_URL),
+        "KEY_PREFIX": "fabric-cache",
+    }
+}
+# Requests per API key (or per session user) and per anonymous client address:
+# "N/s", "N/min", "N/hour" or "N/day"; empty for no limit. Answers 429 with Retry-After.
+FABRIC_API_THROTTLE_RATES = {
+    "anon": env_str("FABRIC_API_THROTTLE_ANON", "60/min"),
+    "authenticated": env_str("FABRIC_API_THROTTLE_AUTHENTICATED", "1200/min"),
+}
+# Reverse proxies in front of the app (their X-Forwarded-For gives the client's address).
+FABRIC_NUM_PROXIES = env_int("FABRIC_NUM_PROXIES", 0)
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.api.throttling.AnonRateThrottle",
+        "apps.api.throttling.PrincipalRateThrottle",
+    ],
+    "NUM_PROXIES": FABRIC_NUM_PROXIES or None,
+}

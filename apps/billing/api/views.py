@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from apps.api.access import STAFF_AND_AUDITORS
 from apps.api.filters import IdFilter
 from apps.api.permissions import Policy, RolePermission
+from apps.api.throttling import ThrottleBeforeRefusingMixin
 from apps.api.views import ApiViewSet, CrudMixins, JsonErrorsMixin, ReadMixins, TenantScopedMixin
 from apps.billing import services
 from apps.billing.api.serializers import (
@@ -54,7 +55,9 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-class UsageView(JsonErrorsMixin, TenantScopedMixin, generics.GenericAPIView):
+class UsageView(
+    ThrottleBeforeRefusingMixin, JsonErrorsMixin, TenantScopedMixin, generics.GenericAPIView
+):
     """Usage per tenant and per plan over a period, for billing (JSON or CSV)."""
 
     policy = Policy()
