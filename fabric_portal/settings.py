@@ -258,3 +258,26 @@ REST_FRAMEWORK = {
     ],
     "NUM_PROXIES": FABRIC_NUM_PROXIES or None,
 }
+
+# Login lockout (django-axes) on the portal's and the admin's login: after
+# FABRIC_LOGIN_FAILURE_LIMIT wrong passwords for one account (from any address), or from one
+# address (for any account), logins are refused with a 429 page for FABRIC_LOGIN_COOLOFF_MINUTES.
+# Attempts are counted in the database (shared by every worker); `manage.py axes_reset`
+# or the admin's "Access attempts" unlock early.
+INSTALLED_APPS = [*INSTALLED_APPS, "axes"]
+MIDDLEWARE = [*MIDDLEWARE, "axes.middleware.AxesMiddleware"]  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("FABRIC_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("FABRIC_LOGIN_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+if FABRIC_NUM_PROXIES:
+    AXES_IPWARE_PROXY_COUNT = FABRIC_NUM_PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
