@@ -257,6 +257,12 @@ REST_FRAMEWORK = {
         "apps.api.throttling.PrincipalRateThrottle",
     ],
     "NUM_PROXIES": FABRIC_NUM_PROXIES or None,
+    # JSON nested beyond a limit is a 400 parse_error (not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 # Login lockout (django-axes) on the portal's and the admin's login: after
@@ -281,3 +287,5 @@ AXES_VERBOSE = False
 if FABRIC_NUM_PROXIES:
     AXES_IPWARE_PROXY_COUNT = FABRIC_NUM_PROXIES
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# axes logs every login at INFO; lockouts (WARNING) are what matters.
+LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "axes": {"level": "WARNING"}}}

@@ -19,7 +19,7 @@ PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 8
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """"120/min" as (120, 60); None (or empty) for no limit."""
+    """A rate such as "120/min" as (120, 60); None (or empty) for no limit."""
     if not rate:
         return None
     count, _, period = rate.partition("/")

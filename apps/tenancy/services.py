@@ -56,9 +56,7 @@ def member_keys_revoke(*, user_id: int, tenant_id: int | None) -> int:
         revoked += keys.filter(tenant_id=tenant_id, created_by_id=user_id).update(revoked_at=now)
     superuser = get_user_model().objects.filter(pk=user_id, is_superuser=True).exists()
     if not superuser and not Membership.objects.filter(user_id=user_id).exists():
-        revoked += keys.filter(Q(user_id=user_id) | Q(created_by_id=user_id)).update(
-            revoked_at=now
-        )
+        revoked += keys.filter(Q(user_id=user_id) | Q(created_by_id=user_id)).update(revoked_at=now)
     return revoked
 
 
