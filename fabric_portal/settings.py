@@ -5,6 +5,7 @@ See the configuration table in README.md.
 
 import base64
 import hashlib
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -289,3 +290,9 @@ if FABRIC_NUM_PROXIES:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 # axes logs every login at INFO; lockouts (WARNING) are what matters.
 LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "axes": {"level": "WARNING"}}}
+# Webhook targets: public addresses only; these networks (CIDRs, comma-separated) are let in
+# as well, e.g. "10.20.0.0/16" for a billing system inside the provider's network.
+FABRIC_WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network, strict=False))
+    for network in env_list("FABRIC_WEBHOOK_ALLOWED_NETWORKS", [])
+]

@@ -5,6 +5,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 
+from apps.billing.targets import TargetRefused, check_on_save
 from apps.core.validators import validate_config_description
 
 
@@ -88,7 +89,12 @@ class UsageEvent(models.Model):
 
 
 def validate_webhook_url(value: str) -> None:
+    """http(s) only, to a public address (or a network an administrator allowed)."""
     URLValidator(schemes=["http", "https"])(value)
+    try:
+        check_on_save(value)
+    except TargetRefused as exc:
+        raise ValidationError(str(exc), code="webhook_target") from None
 
 
 class WebhookEndpoint(models.Model):
