@@ -3,11 +3,14 @@
 Rates come from `settings.FABRIC_API_THROTTLE_RATES` (`{"anon": "60/min", "authenticated":
 "1200/min"}`, read on every request, so tests can lower them). Keys are counted per API
 key, sessions per user, anonymous requests per client address. The counter is one atomic
-`INCR` in the shared cache, so every gunicorn worker sees the same count.
+`INCR` in the shared cache, so every gunicorn worker sees the same count. If the cache
+is unreachable the request is served (and a warning logged) rather than refused.
 """
 
+import logging
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.exceptions import APIException
@@ -15,6 +18,7 @@ from rest_framework.throttling import BaseThrottle
 
 from apps.tenancy.models import ApiKey
 
+logger = logging.getLogger(__name__)
 PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
 
@@ -41,14 +45,22 @@ class _FixedWindowThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"throttle:{self.scope}:{ident}:{period}:{window}"
-        cache.add(key, 0, timeout=period + 1)
         try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: a new window
-            cache.add(key, 1, timeout=period + 1)
-            count = 1
+            count = self._count(key, period)
+        except (redis.RedisError, OSError) as exc:  # no cache: serve rather than fail
+            logger.warning("API throttle not applied, the cache is unreachable: %s", exc)
+            return True
         self._wait = (window + 1) * period - now
         return count <= limit
+
+    @staticmethod
+    def _count(key: str, period: int) -> int:
+        cache.add(key, 0, timeout=period + 1)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr: a new window
+            cache.add(key, 1, timeout=period + 1)
+            return 1
 
     def wait(self) -> float:
         return max(1.0, self._wait)

@@ -67,3 +67,13 @@ def test_throttle_state_lives_in_the_shared_cache():
     probe = f"probe-{uuid.uuid4().hex}"
     cache.set(probe, 1, 10)
     assert cache.get(probe) == 1  # the Redis started by the test command answers
+
+
+def test_an_unreachable_cache_does_not_fail_requests(world, low_rates, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    assert world.client("alice").get("/api/v1/vms/").status_code == 200
