@@ -89,12 +89,7 @@ class UsageEvent(models.Model):
 
 
 def validate_webhook_url(value: str) -> None:
-    """http(s) only, to a public address (or a network an administrator allowed)."""
     URLValidator(schemes=["http", "https"])(value)
-    try:
-        check_on_save(value)
-    except TargetRefused as exc:
-        raise ValidationError(str(exc), code="webhook_target") from None
 
 
 class WebhookEndpoint(models.Model):
@@ -123,9 +118,23 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        endpoint = super().from_db(db, field_names, values)
+        endpoint._stored_url = endpoint.__dict__.get("url")
+        return endpoint
+
     def clean(self) -> None:
         if self.secret and len(self.secret) < 16:
             raise ValidationError({"secret": "Use a secret of at least 16 characters."})
+        # A new or changed URL must reach a public address (or an allow-listed network);
+        # an unchanged one is left alone (disabling an endpoint always works), and every
+        # delivery checks again anyway.
+        if self.url and self.url != getattr(self, "_stored_url", None):
+            try:
+                check_on_save(self.url)
+            except TargetRefused as exc:
+                raise ValidationError({"url": str(exc)}) from None
 
 
 class WebhookDelivery(models.Model):

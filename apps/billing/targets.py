@@ -77,14 +77,14 @@ def literal_address(host: str) -> Address | None:
 
 
 def url_host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused("Give an http or https URL with a host.")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
     except ValueError:
-        raise TargetRefused("The URL's port is not valid.") from None
-    return parts.hostname, port
+        raise TargetRefused("The URL is not valid.") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise TargetRefused("Give an http or https URL with a host.")
+    return host, port or (443 if parts.scheme == "https" else 80)
 
 
 def resolve(host: str, port: int) -> list[Address]:

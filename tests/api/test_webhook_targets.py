@@ -177,3 +177,25 @@ def test_redirects_are_not_followed(
         redirecting.close()
     assert (delivery.state, delivery.last_status) == ("failed", 302)
     assert len(redirecting.requests) == 1 and target.requests == []
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://h:99999/", "gopher://10.0.0.1/"])
+def test_malformed_urls_are_field_errors_in_the_admin_too(db, url):
+    from django.core.exceptions import ValidationError
+
+    endpoint = WebhookEndpoint(name="x", url=url, secret="s" * 32)
+    with pytest.raises(ValidationError) as caught:
+        endpoint.full_clean()
+    assert "url" in caught.value.message_dict
+
+
+def test_the_admin_refuses_a_private_target(world):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.users["admin"])
+    response = client.post("/admin/billing/webhookendpoint/add/", {
+        "name": "meta", "url": "http://169.254.169.254/", "secret": "s" * 32, "is_active": "on",
+    })  # fmt: skip
+    assert response.status_code == 200 and "link-local" in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
