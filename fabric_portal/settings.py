@@ -257,7 +257,8 @@ REST_FRAMEWORK = {
         "apps.api.throttling.AnonRateThrottle",
         "apps.api.throttling.PrincipalRateThrottle",
     ],
-    "NUM_PROXIES": FABRIC_NUM_PROXIES or None,
+    # 0: REMOTE_ADDR only (None would make DRF trust any X-Forwarded-For a client sends).
+    "NUM_PROXIES": FABRIC_NUM_PROXIES,
     # JSON nested beyond a limit is a 400 parse_error (not a RecursionError).
     "DEFAULT_PARSER_CLASSES": [
         "apps.api.parsers.JSONParser",
@@ -285,9 +286,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
-if FABRIC_NUM_PROXIES:
-    AXES_IPWARE_PROXY_COUNT = FABRIC_NUM_PROXIES
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# The same client address as the API throttles (FABRIC_NUM_PROXIES; without django-ipware
+# installed, axes' own AXES_IPWARE_* settings would be ignored and a proxy's address used).
+AXES_CLIENT_IP_CALLABLE = "apps.api.throttling.client_address"
 # axes logs every login at INFO; lockouts (WARNING) are what matters.
 LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "axes": {"level": "WARNING"}}}
 # Webhook targets: public addresses only; these networks (CIDRs, comma-separated) are let in

@@ -2,7 +2,8 @@
 
 Rates come from `settings.FABRIC_API_THROTTLE_RATES` (`{"anon": "60/min", "authenticated":
 "1200/min"}`, read on every request, so tests can lower them). Keys are counted per API
-key, sessions per user, anonymous requests per client address. The counter is one atomic
+key, sessions per user, anonymous requests per client address (`client_address`, which
+the login lockout uses too). The counter is one atomic
 `INCR` in the shared cache, so every gunicorn worker sees the same count. If the cache
 is unreachable the request is served (and a warning logged) rather than refused.
 """
@@ -20,6 +21,14 @@ from apps.tenancy.models import ApiKey
 
 logger = logging.getLogger(__name__)
 PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def client_address(request) -> str | None:
+    """The client's address: `REMOTE_ADDR`, or with `FABRIC_NUM_PROXIES` proxies in front
+    (DRF's NUM_PROXIES), the address the nearest proxy wrote in X-Forwarded-For; what the
+    client writes there itself is never read. The API throttles and the login lockout
+    (`AXES_CLIENT_IP_CALLABLE`) count by it."""
+    return BaseThrottle().get_ident(request)
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:

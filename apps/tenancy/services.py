@@ -40,24 +40,35 @@ def membership_delete(membership: Membership) -> None:
     instance_delete(membership)
 
 
-def member_keys_revoke(*, user_id: int, tenant_id: int | None) -> int:
+def member_keys_revoke(*, user_id: int, tenant_id: int | None, leaving: int | None = None) -> int:
     """Revoke what a removed member leaves behind; returns how many keys were revoked.
 
-    Called for every deleted membership (the admin, the API, a cascade), by a signal:
+    Called for every membership about to be deleted (`leaving`: the admin, the API, a
+    cascade), by a signal sent before the delete: a cascade from the user clears the keys'
+    `created_by` before any post-delete signal runs.
     - the tenant keys the user made for that tenant;
-    - once the user has no membership left (and is not a superuser), their own user keys
+    - once the user has no other membership (and is not a superuser), their own user keys
       and every tenant key they made: a user key acts with its user's memberships, so it
       would otherwise come back to life with any later membership.
     """
     now = timezone.now()
-    keys = ApiKey.objects.filter(revoked_at__isnull=True)
     revoked = 0
     if tenant_id is not None:
-        revoked += keys.filter(tenant_id=tenant_id, created_by_id=user_id).update(revoked_at=now)
-    superuser = get_user_model().objects.filter(pk=user_id, is_superuser=True).exists()
-    if not superuser and not Membership.objects.filter(user_id=user_id).exists():
-        revoked += keys.filter(Q(user_id=user_id) | Q(created_by_id=user_id)).update(revoked_at=now)
+        keys = ApiKey.objects.filter(revoked_at__isnull=True, tenant_id=tenant_id)
+        revoked += keys.filter(created_by_id=user_id).update(revoked_at=now)
+    if not Membership.objects.filter(user_id=user_id).exclude(pk=leaving).exists():
+        revoked += user_keys_revoke(user_id=user_id)
     return revoked
+
+
+def user_keys_revoke(*, user_id: int) -> int:
+    """Revoke a user's own keys and every tenant key they made, unless they are a superuser
+    (whose keys act without memberships); called when the user leaves or is deleted."""
+    if get_user_model().objects.filter(pk=user_id, is_superuser=True).exists():
+        return 0
+    keys = ApiKey.objects.filter(revoked_at__isnull=True)
+    mine = keys.filter(Q(user_id=user_id) | Q(created_by_id=user_id))
+    return mine.update(revoked_at=timezone.now())
 
 
 def api_key_hash(secret: str) -> str:

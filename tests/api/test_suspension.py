@@ -92,3 +92,18 @@ def test_removing_a_member_revokes_the_keys_they_made_for_that_tenant(world):
     assert not ApiKey.objects.filter(created_by=world.users["alice"], revoked_at=None).exists()
     other_key.refresh_from_db()
     assert other_key.revoked_at is not None
+
+
+def test_deleting_a_user_revokes_the_tenant_keys_they_made(world):
+    """The memberships go with the user (a cascade): the keys they made go too, although
+    the cascade clears `created_by` before the memberships' signals run."""
+    made = world.client("alice").post(
+        "/api/v1/api-keys/",
+        {"name": "ci", "tenant": world.tenant_a.pk, "role": "tenant_user"},
+        format="json",
+    )
+    assert made.status_code == 201, made.content
+    tenant_key = bearer(made.json()["key"])
+    assert tenant_key.get("/api/v1/vms/").status_code == 200
+    world.users["alice"].delete()
+    assert_error(tenant_key.get("/api/v1/vms/"), 401, "authentication_failed")

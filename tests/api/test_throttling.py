@@ -77,3 +77,29 @@ def test_an_unreachable_cache_does_not_fail_requests(world, low_rates, settings)
         }
     }
     assert world.client("alice").get("/api/v1/vms/").status_code == 200
+
+
+def test_a_forged_x_forwarded_for_does_not_buy_a_new_budget(db, low_rates, settings):
+    """With no proxy in front (FABRIC_NUM_PROXIES=0, the default) the client's own address
+    counts: a client writing a new X-Forwarded-For on each request is still throttled."""
+    assert settings.FABRIC_NUM_PROXIES == 0
+    mine = address()
+    statuses = [
+        APIClient(REMOTE_ADDR=mine, HTTP_X_FORWARDED_FOR=address()).get("/api/v1/vms/").status_code
+        for _ in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_behind_a_proxy_the_address_it_saw_counts(db, low_rates, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    mine = address()
+
+    def through_proxy(forged: str):  # the proxy appends the address it saw
+        return APIClient(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"{forged}, {mine}")
+
+    statuses = [through_proxy(address()).get("/api/v1/vms/").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert through_proxy(mine).get("/api/v1/vms/").status_code == 429
+    other = APIClient(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=address())
+    assert other.get("/api/v1/vms/").status_code == 401  # another client, same proxy

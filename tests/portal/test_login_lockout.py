@@ -49,3 +49,28 @@ def test_a_right_password_before_the_limit_logs_in(carol):
     for _ in range(2):
         assert attempt(client, "/login/", "carol", "wrong").status_code == 200
     assert attempt(client, "/login/", "carol", PASSWORD).status_code == 302
+
+
+def test_a_forged_x_forwarded_for_does_not_escape_the_address_lock(carol, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    for n in range(5):
+        client = Client(REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
+        attempt(client, "/login/", f"nobody{n}", "wrong")
+    forged = Client(REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="203.0.113.200")
+    assert attempt(forged, "/login/", "carol", PASSWORD).status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
+def test_behind_a_proxy_one_client_does_not_lock_out_the_others(carol, settings, path):
+    """FABRIC_NUM_PROXIES=1: the lockout counts the address the proxy saw, not the proxy's
+    (else five wrong passwords from anyone would lock every login out)."""
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+    def via_proxy(client_address: str) -> Client:
+        return Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=client_address)
+
+    for n in range(5):
+        attempt(via_proxy("203.0.113.66"), path, f"nobody{n}", "wrong")
+    assert attempt(via_proxy("203.0.113.66"), path, "carol", PASSWORD).status_code == 429
+    assert attempt(via_proxy("203.0.113.7"), path, "carol", PASSWORD).status_code == 302
