@@ -3,7 +3,7 @@
 from django import forms
 from django_filters import rest_framework as filters
 from rest_framework import exceptions
-from rest_framework.filters import BaseFilterBackend
+from rest_framework.filters import BaseFilterBackend, SearchFilter
 
 
 class IdField(forms.IntegerField):
@@ -37,3 +37,15 @@ class AddressFilter(filters.CharFilter):
     """An IPv4 or IPv6 address (anything else is a 400, not a database error)."""
 
     field_class = forms.GenericIPAddressField
+
+
+class RoleSearchFilter(SearchFilter):
+    """`?search=` over `view.search_fields`, plus `view.staff_search_fields` for platform
+    roles: a tenant's search never matches what it is not shown (job errors, nodes)."""
+
+    def get_search_fields(self, view, request):
+        fields = list(super().get_search_fields(view, request) or [])
+        access = getattr(view, "access", None)
+        if access is not None and access.sees_all_tenants:
+            fields += list(getattr(view, "staff_search_fields", []))
+        return fields
