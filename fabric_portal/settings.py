@@ -59,6 +59,9 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 # --- end of secrets ----------------------------------------------------------------------------
 
+# The change log (apps.changes, django-auditlog): who changed what, secrets masked.
+AUDITLOG_LOGENTRY_MODEL = "changes.ObjectChange"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -78,6 +81,8 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.billing",
     "apps.portal",
+    "auditlog",
+    "apps.changes",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.changes.middleware.ChangeLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
