@@ -145,3 +145,17 @@ def test_the_log_is_read_only_and_bad_filters_name_the_parameter(world):
         response = admin.get(PATH, params)
         assert response.status_code == 400, params
         assert name in response.json()["error"]["fields"]
+
+
+def test_state_changes_made_by_people_are_recorded(world):
+    node = make_node(cluster=world.cluster, state="ready")
+    operator = world.client("operator")
+    assert operator.post(f"/api/v1/nodes/{node.pk}/drain/").status_code == 200
+    rows = listed(operator, object_type="fabric.node", object_id=node.pk)
+    assert rows[0]["changes"] == {"state": ["ready", "draining"]}
+    assert rows[0]["user"]["username"] == "ops"
+
+    key = ApiKey.objects.get(user=world.users["bob"])
+    assert world.client("admin").delete(f"/api/v1/api-keys/{key.pk}/").status_code == 204
+    rows = listed(world.client("admin"), object_type="tenancy.apikey", object_id=key.pk)
+    assert list(rows[0]["changes"]) == ["revoked_at"] and rows[0]["user"]["username"] == "root"
