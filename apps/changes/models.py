@@ -19,9 +19,12 @@ class ObjectChangeManager(LogEntryManager):
 class ObjectChange(AbstractLogEntry):
     """A create, update or delete of a tracked object: fields old -> new, secrets masked."""
 
+    # No database constraint on these two: a change may be recorded while its tenant or key
+    # is being deleted (a cascade), and the record keeps naming them afterwards.
     api_key = models.ForeignKey(
         "tenancy.ApiKey",
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="+",
@@ -29,7 +32,8 @@ class ObjectChange(AbstractLogEntry):
     )
     tenant = models.ForeignKey(
         "tenancy.Tenant",
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="+",

@@ -54,9 +54,12 @@ def register_tracked_models() -> None:
         model = apps.get_model(label)
         if auditlog.contains(model):
             continue
+        excluded = set(options.get("exclude", ()))
         auditlog.register(
             model,
-            exclude_fields=list(options.get("exclude", ())),
+            # The model's own columns (not the reverse relations auditlog lists on a create).
+            include_fields=[f.name for f in model._meta.concrete_fields if f.name not in excluded],
+            exclude_fields=sorted(excluded),
             mask_fields=masked_fields(model),
             mask_callable="apps.changes.registry.mask",
         )

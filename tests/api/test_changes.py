@@ -159,3 +159,10 @@ def test_state_changes_made_by_people_are_recorded(world):
     assert world.client("admin").delete(f"/api/v1/api-keys/{key.pk}/").status_code == 204
     rows = listed(world.client("admin"), object_type="tenancy.apikey", object_id=key.pk)
     assert list(rows[0]["changes"]) == ["revoked_at"] and rows[0]["user"]["username"] == "root"
+
+
+def test_a_create_lists_the_objects_own_fields_only(world):
+    rows = listed(world.client("admin"), object_type="tenancy.tenant",
+                  object_id=world.tenant_a.pk)  # fmt: skip
+    assert rows[-1]["action"] == "create"
+    assert "name" in rows[-1]["changes"] and "virtual_machines" not in rows[-1]["changes"]
