@@ -166,3 +166,12 @@ def test_a_create_lists_the_objects_own_fields_only(world):
                   object_id=world.tenant_a.pk)  # fmt: skip
     assert rows[-1]["action"] == "create"
     assert "name" in rows[-1]["changes"] and "virtual_machines" not in rows[-1]["changes"]
+
+
+def test_the_admin_lists_the_changes_read_only(world, client):
+    change = changes_of(order_running_vm(world))[0]
+    client.force_login(world.users["admin"])
+    listing = client.get("/admin/changes/objectchange/")
+    assert listing.status_code == 200 and change.object_repr in listing.content.decode()
+    assert client.get(f"/admin/changes/objectchange/{change.pk}/change/").status_code == 200
+    assert client.get("/admin/changes/objectchange/add/").status_code == 403
