@@ -5,6 +5,7 @@ See the configuration table in README.md.
 
 import base64
 import hashlib
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -267,3 +268,67 @@ LOGGING = {
         for name in ("asyncssh", "paramiko", "netmiko")
     },
 }
+
+# --- Abuse limits: API throttles, login lockout, webhook targets ------------------------------
+# Django's cache is Redis (the broker's server unless FABRIC_CACHE_URL says otherwise), so
+# that the throttle counters are shared by every gunicorn worker.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("FABRIC_CACHE_URL", CELERY_BROKER_URL),
+        "KEY_PREFIX": "fabric-cache",
+    }
+}
+# Requests per API key (or per session user) and per anonymous client address:
+# "N/s", "N/min", "N/hour" or "N/day"; empty for no limit. Answers 429 with Retry-After.
+FABRIC_API_THROTTLE_RATES = {
+    "anon": env_str("FABRIC_API_THROTTLE_ANON", "60/min"),
+    "authenticated": env_str("FABRIC_API_THROTTLE_AUTHENTICATED", "1200/min"),
+}
+# Reverse proxies in front of the app (their X-Forwarded-For gives the client's address).
+FABRIC_NUM_PROXIES = env_int("FABRIC_NUM_PROXIES", 0)
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.api.throttling.AnonRateThrottle",
+        "apps.api.throttling.PrincipalRateThrottle",
+    ],
+    "NUM_PROXIES": FABRIC_NUM_PROXIES or None,
+    # JSON nested beyond a limit is a 400 parse_error (not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+}
+
+# Login lockout (django-axes) on the portal's and the admin's login: after
+# FABRIC_LOGIN_FAILURE_LIMIT wrong passwords for one account (from any address), or from one
+# address (for any account), logins are refused with a 429 page for FABRIC_LOGIN_COOLOFF_MINUTES.
+# Attempts are counted in the database (shared by every worker); `manage.py axes_reset`
+# or the admin's "Access attempts" unlock early.
+INSTALLED_APPS = [*INSTALLED_APPS, "axes"]
+MIDDLEWARE = [*MIDDLEWARE, "axes.middleware.AxesMiddleware"]  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("FABRIC_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("FABRIC_LOGIN_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+if FABRIC_NUM_PROXIES:
+    AXES_IPWARE_PROXY_COUNT = FABRIC_NUM_PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# axes logs every login at INFO; lockouts (WARNING) are what matters.
+LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "axes": {"level": "WARNING"}}}
+# Webhook targets: public addresses only; these networks (CIDRs, comma-separated) are let in
+# as well, e.g. "10.20.0.0/16" for a billing system inside the provider's network.
+FABRIC_WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network, strict=False))
+    for network in env_list("FABRIC_WEBHOOK_ALLOWED_NETWORKS", [])
+]

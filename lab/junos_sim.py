@@ -751,12 +751,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--username", required=True)
-    parser.add_argument("--password", required=True)
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("JUNOS_SIM_PASSWORD"),
+        help="default: $JUNOS_SIM_PASSWORD (keeps it out of the process list)",
+    )
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--minute-seconds", type=float, default=60.0)
     parser.add_argument("--birdc-socket", help="read BGP state from this BIRD control socket")
     parser.add_argument("--hostname", default="mx-bgw")
     args = parser.parse_args(argv)
+    if not args.password:
+        parser.error("give --password or set JUNOS_SIM_PASSWORD")
     simulator = JunosSimulator(
         state_dir=args.state_dir,
         username=args.username,

@@ -343,12 +343,13 @@ def _start_junos_simulator(lab: Lab, timeout: float = 20.0) -> None:
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "lab.junos_sim", "--listen", "127.0.0.1", "--port", "0",
-                "--username", lab.junos_username, "--password", lab.junos_password,
-                "--state-dir", lab.junos_dir, "--minute-seconds", str(lab.junos_minute_seconds),
+                "--username", lab.junos_username, "--state-dir", lab.junos_dir,
+                "--minute-seconds", str(lab.junos_minute_seconds),
                 "--birdc-socket", lab.core.bird_socket, "--hostname", f"{lab.prefix}-mx",
             ],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "JUNOS_SIM_PASSWORD": lab.junos_password},
         )  # fmt: skip
     Path(lab.junos_dir, "junos-sim.pid").write_text(f"{process.pid}\n")
     deadline = time.monotonic() + timeout

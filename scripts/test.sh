@@ -40,6 +40,8 @@ export FIELD_ENCRYPTION_KEY="dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTA="
 # "minute" is 6 s, so a 5-minute commit confirmed outlasts the 20 s verification).
 export FABRIC_TASK_MAX_RETRIES=2 FABRIC_RETRY_BASE_SECONDS=0.2 FABRIC_VERIFY_TIMEOUT=20
 export FABRIC_SSH_CONNECT_TIMEOUT=3
+# Hundreds of requests per test from one client: the throttle tests set low rates themselves.
+export FABRIC_API_THROTTLE_ANON=100000/min FABRIC_API_THROTTLE_AUTHENTICATED=100000/min
 # No VT-x/AMD-V on these machines: libvirt guests run under QEMU's TCG (`kvm` on real hosts).
 export FABRIC_LIBVIRT_DOMAIN_TYPE=qemu
 export FABRIC_VAR_DIR="$SERVICES_DIR/var"

@@ -47,6 +47,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if api_key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        if api_key.tenant_id is not None and not api_key.tenant.is_active:
+            raise exceptions.AuthenticationFailed("The key's tenant is suspended.")
         if api_key.user_id is not None:
             if not api_key.user.is_active:
                 raise exceptions.AuthenticationFailed("The key's user is inactive.")

@@ -1,7 +1,11 @@
 """Filter pieces shared by the apps' filter sets."""
 
+import datetime as dt
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from rest_framework import exceptions
 from rest_framework.filters import BaseFilterBackend, SearchFilter
 
@@ -37,6 +41,31 @@ class AddressFilter(filters.CharFilter):
     """An IPv4 or IPv6 address (anything else is a 400, not a database error)."""
 
     field_class = forms.GenericIPAddressField
+
+
+OUT_OF_RANGE = "This date and time is out of range once converted to UTC."
+
+
+def check_utc_range(value: dt.datetime | None) -> dt.datetime | None:
+    """`value`, if it exists in UTC (0001-01-01T00:00:00+14:00 does not): queries and
+    answers compare datetimes in UTC, so one out of range would end in a 500."""
+    if value is not None and value.tzinfo is not None:
+        try:
+            value.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationError(OUT_OF_RANGE, code="invalid") from None
+    return value
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    def to_python(self, value):
+        return check_utc_range(super().to_python(value))
+
+
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 datetime (`?created_after=`); one out of range in UTC is a 400."""
+
+    field_class = UtcIsoDateTimeField
 
 
 class RoleSearchFilter(SearchFilter):

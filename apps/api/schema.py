@@ -13,6 +13,7 @@ ERROR_DESCRIPTIONS = {
     409: "The object's state or the platform's resources refuse this "
     "(e.g. `pool_exhausted`, `quota_exceeded`, `invalid_state`, `protected`).",
     422: "The Idempotency-Key was already used with a different request.",
+    429: "Too many requests from this key, user or address: retry after `Retry-After` seconds.",
 }
 
 
@@ -32,7 +33,7 @@ class AutoSchema(SpectacularAutoSchema):
     """Adds the error answers (one shared `Error` body) to every operation."""
 
     def _error_codes(self) -> set[int]:
-        codes = {401, 403}
+        codes = {401, 403, 429}
         action = getattr(self.view, "action", None)
         if "{" in self.path:
             codes.add(404)

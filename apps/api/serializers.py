@@ -1,9 +1,11 @@
 """Serializers every app's API shares: the error body and the link to a Job."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.api.filters import OUT_OF_RANGE, check_utc_range
 from apps.jobs.models import Job
 
 
@@ -83,3 +85,14 @@ def with_job_link(serializer_class: type) -> type:
 def started(serializer_data: dict, job: Job) -> dict:
     """The 202 body of a write that started a job: the object and its `job` link."""
     return {**serializer_data, "job": JobLinkSerializer(job).data}
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """A DateTimeField whose value exists in UTC (else a 400 naming the field)."""
+
+    def to_internal_value(self, value):
+        value = super().to_internal_value(value)
+        try:
+            return check_utc_range(value)
+        except DjangoValidationError:
+            raise serializers.ValidationError(OUT_OF_RANGE) from None

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from apps.api.access import Access, get_access
 from apps.api.filters import NoNullCharacters, RoleSearchFilter
 from apps.api.permissions import Policy, RolePermission
+from apps.api.throttling import ThrottleBeforeRefusingMixin
 
 
 class JsonErrorsMixin:
@@ -57,7 +58,9 @@ class TenantScopedMixin:
         return getattr(obj, f"{last}_id", None)
 
 
-class ApiViewSet(JsonErrorsMixin, TenantScopedMixin, viewsets.GenericViewSet):
+class ApiViewSet(
+    ThrottleBeforeRefusingMixin, JsonErrorsMixin, TenantScopedMixin, viewsets.GenericViewSet
+):
     """Read-only by default: list and retrieve come from ReadMixins."""
 
     policy = Policy()

@@ -5,6 +5,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 
+from apps.billing.targets import TargetRefused, check_on_save
 from apps.core.fields import EncryptedTextField
 from apps.core.validators import validate_config_description
 
@@ -120,9 +121,23 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        endpoint = super().from_db(db, field_names, values)
+        endpoint._stored_url = endpoint.__dict__.get("url")
+        return endpoint
+
     def clean(self) -> None:
         if self.secret and len(self.secret) < 16:
             raise ValidationError({"secret": "Use a secret of at least 16 characters."})
+        # A new or changed URL must reach a public address (or an allow-listed network);
+        # an unchanged one is left alone (disabling an endpoint always works), and every
+        # delivery checks again anyway.
+        if self.url and self.url != getattr(self, "_stored_url", None):
+            try:
+                check_on_save(self.url)
+            except TargetRefused as exc:
+                raise ValidationError({"url": str(exc)}) from None
 
 
 class WebhookDelivery(models.Model):

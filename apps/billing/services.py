@@ -2,11 +2,10 @@
 
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime
 
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
+from apps.billing.targets import TargetRefused, pinned_post
 from apps.core.services import instance_create, instance_delete, instance_update
 
 WEBHOOK_EVENT_VM_STATE = "vm.state_changed"
@@ -164,14 +164,6 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # a 3xx is an answer like any other non-2xx: not delivered
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> bool:
     """Send a delivery once. Returns True when it needs no more attempts (delivered, gave
     up, or gone), False when it should be retried."""
@@ -188,28 +180,24 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> bool:
         delivery.save(update_fields=["state", "last_error"])
         return True
     body, timestamp = delivery.body.encode(), str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310 - the URL validator allows http(s) only
-        endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "fabric-portal-webhooks/1",
-            SIGNATURE_HEADER: webhook_signature(endpoint.secret, timestamp, body),
-            TIMESTAMP_HEADER: timestamp,
-            "X-Fabric-Event": delivery.event_type,
-            "X-Fabric-Delivery": str(delivery.pk),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "fabric-portal-webhooks/1",
+        SIGNATURE_HEADER: webhook_signature(endpoint.secret, timestamp, body),
+        TIMESTAMP_HEADER: timestamp,
+        "X-Fabric-Event": delivery.event_type,
+        "X-Fabric-Delivery": str(delivery.pk),
+    }
     delivery.attempts += 1
     status, error = None, ""
-    try:
-        with _opener.open(request, timeout=webhook_timeout()) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    try:  # resolved once, every address checked, connected to a checked one; no redirects
+        status = pinned_post(endpoint.url, body=body, headers=headers, timeout=webhook_timeout())
+    except TargetRefused as exc:
+        error = f"Refused: {exc}"[:500]
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
+    if status is not None and not 200 <= status < 300:
+        error = f"HTTP {status}"
     delivery.last_status, delivery.last_error = status, error
     if status is not None and 200 <= status < 300:
         delivery.state, delivery.delivered_at = WebhookDelivery.State.DELIVERED, timezone.now()

@@ -14,6 +14,7 @@ from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import Cluster, Node
 from apps.ipam.services import cluster_has_pool, ip_allocate
 from apps.jobs.models import Job
+from apps.jobs.selectors import jobs_for
 from apps.jobs.services import job_start
 from apps.tenancy.models import Tenant
 
@@ -72,6 +73,23 @@ def vm_order(
     return vm
 
 
+VM_ACTIONS = (Job.Kind.VM_START, Job.Kind.VM_STOP, Job.Kind.VM_DELETE)
+
+
+def _refuse_while_acting(vm: VirtualMachine) -> None:
+    """One start, stop or delete at a time: another one queued or running is refused
+    (its job named), so repeated clicks or retries queue nothing. Call with the VM locked."""
+    job = jobs_for(vm).filter(kind__in=VM_ACTIONS, state__in=Job.ACTIVE_STATES).first()
+    if job is not None:
+        raise ValidationError(
+            {
+                "state": f"VM {vm} already has job #{job.pk} ({job.get_kind_display().lower()}, "
+                f"{job.state}); wait for it to finish.",
+                "job": str(job.pk),
+            }
+        )
+
+
 @transaction.atomic
 def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
     """Queue the teardown of a VM (route withdrawn, guest deleted, IP released)."""
@@ -80,6 +98,7 @@ def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
         raise ValidationError({"state": f"VM {vm} is already {vm.get_state_display().lower()}."})
     if vm.state in (VirtualMachine.State.ORDERED, VirtualMachine.State.PROVISIONING):
         raise ValidationError({"state": f"VM {vm} is still being built; delete it once done."})
+    _refuse_while_acting(vm)
     return job_start(kind=Job.Kind.VM_DELETE, target=vm, tenant=vm.tenant, created_by=created_by)
 
 
@@ -92,6 +111,7 @@ def vm_power_start(*, vm: VirtualMachine, start: bool, created_by=None) -> Job:
         raise ValidationError({"state": f"VM {vm} is {vm.state}; it cannot be started or stopped."})
     if vm.state == wanted:
         raise ValidationError({"state": f"VM {vm} is already {wanted}."})
+    _refuse_while_acting(vm)
     kind = Job.Kind.VM_START if start else Job.Kind.VM_STOP
     return job_start(kind=kind, target=vm, tenant=vm.tenant, created_by=created_by)
 

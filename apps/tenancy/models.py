@@ -18,7 +18,11 @@ class Tenant(models.Model):
     max_vms = models.PositiveIntegerField(
         default=100, help_text="Quota: VMs and containers the tenant may have at once."
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True,
+        help_text="Off: the tenant is suspended. Its API keys are refused and its users "
+        "see none of its objects and act on none (staff still do).",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

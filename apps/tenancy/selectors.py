@@ -15,5 +15,13 @@ def api_key_for_secret(secret: str) -> ApiKey | None:
 
 
 def user_memberships(user) -> list[tuple[int | None, str]]:
-    """(tenant id or None for the platform, role) for each membership of `user`."""
-    return list(Membership.objects.filter(user=user).values_list("tenant_id", "role"))
+    """(tenant id or None for the platform, role) for each membership of `user`.
+
+    Memberships of a suspended tenant (`is_active` off) are left out: its users (sessions
+    and user keys alike) see none of its objects and act on none of them.
+    """
+    return list(
+        Membership.objects.filter(user=user)
+        .exclude(tenant__is_active=False)
+        .values_list("tenant_id", "role")
+    )

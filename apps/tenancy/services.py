@@ -3,7 +3,9 @@
 import hashlib
 import secrets
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.services import instance_create, instance_delete, instance_update
@@ -34,7 +36,28 @@ def membership_update(membership: Membership, **fields) -> Membership:
 
 
 def membership_delete(membership: Membership) -> None:
+    """Delete a membership; the keys it gave are revoked (see `member_keys_revoke`)."""
     instance_delete(membership)
+
+
+def member_keys_revoke(*, user_id: int, tenant_id: int | None) -> int:
+    """Revoke what a removed member leaves behind; returns how many keys were revoked.
+
+    Called for every deleted membership (the admin, the API, a cascade), by a signal:
+    - the tenant keys the user made for that tenant;
+    - once the user has no membership left (and is not a superuser), their own user keys
+      and every tenant key they made: a user key acts with its user's memberships, so it
+      would otherwise come back to life with any later membership.
+    """
+    now = timezone.now()
+    keys = ApiKey.objects.filter(revoked_at__isnull=True)
+    revoked = 0
+    if tenant_id is not None:
+        revoked += keys.filter(tenant_id=tenant_id, created_by_id=user_id).update(revoked_at=now)
+    superuser = get_user_model().objects.filter(pk=user_id, is_superuser=True).exists()
+    if not superuser and not Membership.objects.filter(user_id=user_id).exists():
+        revoked += keys.filter(Q(user_id=user_id) | Q(created_by_id=user_id)).update(revoked_at=now)
+    return revoked
 
 
 def api_key_hash(secret: str) -> str:

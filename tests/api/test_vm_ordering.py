@@ -164,6 +164,7 @@ def test_stop_start_and_delete_answer_202_and_refuse_wrong_states(world):
     stopped = client.post(f"{url}stop/")
     assert stopped.status_code == 202 and stopped.json()["job"]["kind"] == "vm_stop"
     assert_error(client.post(f"{url}start/"), 409, "invalid_state", "state")  # still running
+    Job.objects.filter(pk=stopped.json()["job"]["id"]).update(state="succeeded")  # one at a time
     deleted = client.delete(url)
     assert deleted.status_code == 202 and deleted.json()["job"]["kind"] == "vm_delete"
     fresh = order(world, name="fresh").json()

@@ -58,6 +58,12 @@ def receiver_factory():
         receiver.close()
 
 
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(settings):
+    """The receivers listen on 127.0.0.1: an administrator's allow-list lets them in."""
+    settings.FABRIC_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+
+
 @pytest.fixture
 def eager_tasks(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)

@@ -77,10 +77,8 @@ def sim(tmp_path, peers):
 
 
 def connect(port: int, **extra):
-    return ConnectHandler(
-        device_type="juniper_junos", host="127.0.0.1", port=port,
-        username=USER, password=PASSWORD, **extra,
-    )  # fmt: skip
+    options = {"username": USER, "password": PASSWORD, **extra}
+    return ConnectHandler(device_type="juniper_junos", host="127.0.0.1", port=port, **options)
 
 
 @pytest.fixture
@@ -273,19 +271,23 @@ def test_public_key_authentication(tmp_path):
 
 
 def test_runs_as_a_process_and_stops_on_sigterm(tmp_path):
+    # The password comes from the environment: one starting with "-" (as token_urlsafe
+    # makes one time in 32) once broke the lab, read by argparse as an option.
+    password = "-starts-with-a-dash"
     command = [
         sys.executable, "-m", "lab.junos_sim", "--listen", "127.0.0.1", "--port", "0",
-        "--username", USER, "--password", PASSWORD, "--state-dir", str(tmp_path),
+        "--username", USER, "--state-dir", str(tmp_path),
         "--minute-seconds", "0.5", "--hostname", "bgw1",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "JUNOS_SIM_PASSWORD": password}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ)
             assert selector.select(timeout=15), "no `ready PORT` line"
         ready = process.stdout.readline().split()
         assert ready[0] == "ready"
-        with connect(int(ready[1])) as connection:
+        with connect(int(ready[1]), password=password) as connection:
             assert connection.base_prompt == f"{USER}@bgw1"
             connection.send_config_set(ARTICLE[:1])
             connection.commit()

@@ -125,6 +125,7 @@ def test_stop_start_and_delete_queue_their_jobs(world):
     assert "already running" in response.content.decode()
     assert not Job.objects.filter(kind="vm_start", target_id=vm.pk).exists()
 
+    Job.objects.filter(kind="vm_stop", target_id=vm.pk).update(state="succeeded")  # one at a time
     page = client.get(f"/vms/{vm.pk}/delete/").content.decode()
     assert "Type the name to confirm" in page
     wrong = client.post(f"/vms/{vm.pk}/delete/", {"confirm": "web-b"})

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.api.serializers import UtcDateTimeField
 from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
 
 HOURS = {"max_digits": 20, "decimal_places": 6, "read_only": True}
@@ -14,13 +15,11 @@ class UsageQuerySerializer(serializers.Serializer):
         max_value=2**63 - 1,
         help_text="One tenant (default: all you see).",
     )
-    to = serializers.DateTimeField(
-        required=False, help_text="End of the period, excluded (default: now)."
-    )
+    to = UtcDateTimeField(required=False, help_text="End of the period, excluded (default: now).")
 
     def get_fields(self):
         fields = super().get_fields()
-        fields["from"] = serializers.DateTimeField(
+        fields["from"] = UtcDateTimeField(
             required=False, help_text="Start of the period, included (default: start of month)."
         )
         return fields

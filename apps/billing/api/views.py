@@ -10,8 +10,9 @@ from rest_framework import exceptions, generics, renderers, status
 from rest_framework.response import Response
 
 from apps.api.access import STAFF_AND_AUDITORS
-from apps.api.filters import IdFilter
+from apps.api.filters import DateTimeFilter, IdFilter
 from apps.api.permissions import Policy, RolePermission
+from apps.api.throttling import ThrottleBeforeRefusingMixin
 from apps.api.views import ApiViewSet, CrudMixins, JsonErrorsMixin, ReadMixins, TenantScopedMixin
 from apps.billing import services
 from apps.billing.api.serializers import (
@@ -54,7 +55,9 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-class UsageView(JsonErrorsMixin, TenantScopedMixin, generics.GenericAPIView):
+class UsageView(
+    ThrottleBeforeRefusingMixin, JsonErrorsMixin, TenantScopedMixin, generics.GenericAPIView
+):
     """Usage per tenant and per plan over a period, for billing (JSON or CSV)."""
 
     policy = Policy()
@@ -126,8 +129,8 @@ class UsageEventFilter(filters.FilterSet):
     tenant = IdFilter(field_name="tenant_id")
     vm = IdFilter(field_name="vm_id")
     plan = IdFilter(field_name="plan_id")
-    after = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    before = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    after = DateTimeFilter(field_name="at", lookup_expr="gte")
+    before = DateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = UsageEvent

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from apps.api.access import ADMIN, OPERATOR, TENANT_USER, get_access
 from apps.api.exceptions import conflict_on_invalid
-from apps.api.filters import AddressFilter, IdFilter
+from apps.api.filters import AddressFilter, DateTimeFilter, IdFilter
 from apps.api.permissions import Policy
 from apps.api.serializers import started
 from apps.api.views import ApiViewSet, CrudMixins, ReadMixins, accepted
@@ -72,8 +72,8 @@ class VirtualMachineFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(field_name="plan__kind", choices=Plan.Kind.choices)
     name = filters.CharFilter()
     address = AddressFilter(field_name="ip_addresses__address", label="Has this public address")
-    created_after = filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = VirtualMachine

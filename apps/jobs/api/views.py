@@ -2,7 +2,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 
-from apps.api.filters import IdFilter
+from apps.api.filters import DateTimeFilter, IdFilter
 from apps.api.views import ApiViewSet, ReadMixins
 from apps.jobs.api.serializers import JobDetailSerializer, JobSerializer
 from apps.jobs.models import Job, JobStep
@@ -23,8 +23,8 @@ class JobFilter(filters.FilterSet):
     border_gateway = IdFilter(method="filter_target", label="Jobs of this border gateway")
     state = filters.MultipleChoiceFilter(choices=Job.State.choices)
     kind = filters.MultipleChoiceFilter(choices=Job.Kind.choices)
-    created_after = filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Job
