@@ -9,7 +9,9 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN useradd --system --home /app fabric \
- && FABRIC_VAR_DIR=/tmp/build SECRET_KEY=build python manage.py collectstatic --no-input -v 0 \
+ && FABRIC_VAR_DIR=/tmp/build SECRET_KEY=build-only \
+    FIELD_ENCRYPTION_KEY="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+    python manage.py collectstatic --no-input -v 0 \
  && mkdir -p /app/var && chown -R fabric /app/var
 USER fabric
 EXPOSE 8000

@@ -18,6 +18,7 @@ start_postgres "$SERVICES_DIR" "$PG_PORT"
 export DATABASE_URL="postgres://postgres@${SERVICES_DIR//\//%2F}:$PG_PORT/fabric"
 export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export SECRET_KEY="bench-only-secret-key" FABRIC_VAR_DIR="$SERVICES_DIR/var"
+ensure_local_secrets "$FABRIC_VAR_DIR"  # FIELD_ENCRYPTION_KEY (SECRET_KEY is the one above)
 mkdir -p "$FABRIC_VAR_DIR/static"
 "$PY" manage.py migrate -v 0
 

@@ -1,6 +1,9 @@
 """Typed readers for settings that come from the environment."""
 
+import base64
+import binascii
 import os
+from pathlib import Path
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -24,3 +27,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value.strip() == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def read_secret_file(path: Path) -> str:
+    """The stripped content of a secret file (e.g. var/secret_key), or "" when absent."""
+    try:
+        return path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+
+
+def is_fernet_key(value: str) -> bool:
+    """A Fernet key: 32 bytes in url-safe base64."""
+    try:
+        return len(base64.urlsafe_b64decode(value.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False

@@ -11,26 +11,60 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from fabric_portal.env import env_bool, env_int, env_list, env_str
+from fabric_portal.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    is_fernet_key,
+    read_secret_file,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FABRIC_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-_INSECURE_DEV_KEY = "insecure-local-development-key-change-me"
-SECRET_KEY = env_str("SECRET_KEY", _INSECURE_DEV_KEY)
-if not DEBUG and SECRET_KEY == _INSECURE_DEV_KEY and env_bool("FABRIC_REQUIRE_SECRETS", False):
-    raise ImproperlyConfigured("SECRET_KEY must be set when FABRIC_REQUIRE_SECRETS is on.")
-
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# Device credentials (SSH keys, Junos passwords) are encrypted with this Fernet key.
-# Without one, a key is derived from SECRET_KEY, which is only fit for local use.
-FIELD_ENCRYPTION_KEY = env_str(
-    "FIELD_ENCRYPTION_KEY",
-    base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode(),
+# --- Secrets (issue 14) ------------------------------------------------------------------------
+# SECRET_KEY and FIELD_ENCRYPTION_KEY (the Fernet key device credentials and webhook secrets
+# are encrypted with) come from the environment, or from VAR_DIR/secret_key and
+# VAR_DIR/field_encryption_key (what `make run` generates, mode 0600). Off DEBUG, the product
+# refuses to start without them; under DEBUG it falls back to public development values.
+_INSECURE_DEV_KEY = "insecure-local-development-key-change-me"
+SECRET_KEY = env_str("SECRET_KEY") or read_secret_file(VAR_DIR / "secret_key")
+FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY") or read_secret_file(
+    VAR_DIR / "field_encryption_key"
 )
+if DEBUG:
+    SECRET_KEY = SECRET_KEY or _INSECURE_DEV_KEY
+    FIELD_ENCRYPTION_KEY = (
+        FIELD_ENCRYPTION_KEY
+        or base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    )
+else:
+    if not SECRET_KEY or SECRET_KEY == _INSECURE_DEV_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set (off DEBUG the development key is refused): make one with "
+            'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    if not is_fernet_key(FIELD_ENCRYPTION_KEY):
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be set to a Fernet key (off DEBUG): make one with "
+            'python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"'
+        )
+# Secure cookies by default off DEBUG; `make run` (plain http on 127.0.0.1) turns them off.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# --- end of secrets ----------------------------------------------------------------------------
+
+# The change log (apps.changes, django-auditlog): who changed what, secrets masked.
+AUDITLOG_LOGENTRY_MODEL = "changes.ObjectChange"
+# auditlog's own LogEntry is swapped out for ObjectChange: its migrations would still make
+# an unused table (that blocks flushing the test database); apps.changes owns the table.
+MIGRATION_MODULES = {"auditlog": None}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -51,6 +85,8 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.billing",
     "apps.portal",
+    "auditlog",
+    "apps.changes",
 ]
 
 MIDDLEWARE = [
@@ -60,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.changes.middleware.ChangeLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -119,8 +156,7 @@ WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "portal:login"
 
 # Security (see `manage.py check --deploy`); secure defaults turn on outside DEBUG.
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE: see "Secrets" above.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)

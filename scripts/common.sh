@@ -7,6 +7,22 @@ PY="$VENV/bin/python"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# ensure_local_secrets DIR — SECRET_KEY and FIELD_ENCRYPTION_KEY for a local run: made once
+# (random, mode 0600) in DIR/secret_key and DIR/field_encryption_key, then reused; the
+# settings read them when the environment does not give the keys.
+ensure_local_secrets() {
+  local dir="$1"
+  mkdir -p "$dir"
+  (
+    umask 077
+    [ -s "$dir/secret_key" ] ||
+      head -c 48 /dev/urandom | base64 | tr -d '\n' | tr '+/' '-_' >"$dir/secret_key"
+    [ -s "$dir/field_encryption_key" ] ||
+      head -c 32 /dev/urandom | base64 | tr -d '\n' | tr '+/' '-_' >"$dir/field_encryption_key"
+  )
+  chmod 600 "$dir/secret_key" "$dir/field_encryption_key"
+}
+
 # ensure_debian_packages CMD:PKG ... — install PKG when CMD is missing (root only).
 ensure_debian_packages() {
   local missing=() pair cmd pkg

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The run command (`make run`): installs, migrates, creates the admin user, and starts
 # Redis (when none answers), a Celery worker, Celery beat and the web app on
-# 127.0.0.1:8000. Ctrl-C stops everything it started.
+# 127.0.0.1:8000. Ctrl-C stops everything it started. Its SECRET_KEY and FIELD_ENCRYPTION_KEY
+# are made on the first run in var/ (mode 0600) and reused.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -11,6 +12,10 @@ WITH_LAB=""
 ensure_venv requirements.txt
 export FABRIC_VAR_DIR="${FABRIC_VAR_DIR:-$ROOT/var}"
 mkdir -p "$FABRIC_VAR_DIR/redis" "$FABRIC_VAR_DIR/static"
+# Keys of this machine, made on the first run (var/secret_key, var/field_encryption_key).
+ensure_local_secrets "$FABRIC_VAR_DIR"
+# Plain http on 127.0.0.1: cookies without the Secure flag (on by default off DEBUG).
+export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-0}" CSRF_COOKIE_SECURE="${CSRF_COOKIE_SECURE:-0}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
 
 pids=()

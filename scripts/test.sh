@@ -34,6 +34,8 @@ export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export FABRIC_TEST_REDIS_DIR="$SERVICES_DIR"
 export FABRIC_TEST_REDIS_PORT="$REDIS_PORT"
 export SECRET_KEY="test-only-secret-key"
+# A fixed test-only Fernet key (off DEBUG the settings refuse to start without one).
+export FIELD_ENCRYPTION_KEY="dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTA="
 # Fail fast: few retries, short backoff and verification windows (the lab's Junos
 # "minute" is 6 s, so a 5-minute commit confirmed outlasts the 20 s verification).
 export FABRIC_TASK_MAX_RETRIES=2 FABRIC_RETRY_BASE_SECONDS=0.2 FABRIC_VERIFY_TIMEOUT=20

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from rest_framework import exceptions
-from rest_framework.filters import BaseFilterBackend
+from rest_framework.filters import BaseFilterBackend, SearchFilter
 
 
 class IdField(forms.IntegerField):
@@ -66,3 +66,15 @@ class DateTimeFilter(filters.IsoDateTimeFilter):
     """An ISO 8601 datetime (`?created_after=`); one out of range in UTC is a 400."""
 
     field_class = UtcIsoDateTimeField
+
+
+class RoleSearchFilter(SearchFilter):
+    """`?search=` over `view.search_fields`, plus `view.staff_search_fields` for platform
+    roles: a tenant's search never matches what it is not shown (job errors, nodes)."""
+
+    def get_search_fields(self, view, request):
+        fields = list(super().get_search_fields(view, request) or [])
+        access = getattr(view, "access", None)
+        if access is not None and access.sees_all_tenants:
+            fields += list(getattr(view, "staff_search_fields", []))
+        return fields

@@ -51,6 +51,21 @@ class CreateOnlyFieldsMixin:
         return fields
 
 
+class StaffOnlyFieldsMixin:
+    """Fields in Meta.staff_only_fields are shown to platform roles only.
+
+    The view says who asks (`sees_all_tenants` in the serializer context, see ApiViewSet);
+    without it the fields are left out. The schema still documents them.
+    """
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("sees_all_tenants", False):
+            for name in getattr(self.Meta, "staff_only_fields", ()):
+                data.pop(name, None)
+        return data
+
+
 def with_job_link(serializer_class: type) -> type:
     """`serializer_class` plus the `job` link: the schema of a 202 answer (see `started`).
 

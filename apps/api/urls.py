@@ -10,6 +10,7 @@ from apps.billing.api.views import (
     WebhookDeliveryViewSet,
     WebhookEndpointViewSet,
 )
+from apps.changes.api.views import ObjectChangeViewSet
 from apps.compute.api.views import GuestImageViewSet, PlanViewSet, VirtualMachineViewSet
 from apps.fabric.api.views import (
     BorderGatewayViewSet,
@@ -54,6 +55,7 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("usage-events", UsageEventViewSet, basename="usage-event")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("changes", ObjectChangeViewSet, basename="change")
 
 urlpatterns = [
     path("usage/", UsageView.as_view(), name="usage"),

@@ -6,7 +6,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.api.access import Access, get_access
-from apps.api.filters import NoNullCharacters
+from apps.api.filters import NoNullCharacters, RoleSearchFilter
 from apps.api.permissions import Policy, RolePermission
 from apps.api.throttling import ThrottleBeforeRefusingMixin
 
@@ -69,12 +69,20 @@ class ApiViewSet(
     filter_backends = [
         NoNullCharacters,
         DjangoFilterBackend,
-        filters.SearchFilter,
+        RoleSearchFilter,
         filters.OrderingFilter,
     ]
     ordering_fields: list[str] = ["id"]
     search_fields: list[str] = []
+    staff_search_fields: list[str] = []  # searched for platform roles only
     extra_errors: dict[str, tuple[int, ...]] = {}
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.request is not None and not getattr(self, "swagger_fake_view", False):
+            # StaffOnlyFieldsMixin: platform roles see the operators' fields.
+            context["sees_all_tenants"] = self.access.sees_all_tenants
+        return context
 
     def acting_user(self):
         """The Django user to record as `created_by` (None for tenant keys)."""

@@ -1,6 +1,11 @@
 from django.contrib import admin
 
 from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
+from apps.core.admin import WriteOnlySecretsForm
+
+
+class WebhookEndpointForm(WriteOnlySecretsForm):
+    secret_fields = ("secret",)
 
 
 @admin.register(UsageEvent)
@@ -23,6 +28,9 @@ class UsageEventAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    """The secret is write-only: never shown back, blank keeps it."""
+
+    form = WebhookEndpointForm
     list_display = ["name", "url", "tenant", "is_active", "created"]
     list_filter = ["is_active"]
     search_fields = ["name", "url"]

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.billing.targets import TargetRefused, check_on_save
+from apps.core.fields import EncryptedTextField
 from apps.core.validators import validate_config_description
 
 
@@ -95,12 +96,14 @@ def validate_webhook_url(value: str) -> None:
 class WebhookEndpoint(models.Model):
     """Where VM state changes are pushed, signed with the endpoint's secret (HMAC-SHA256).
 
+    The secret is stored encrypted (FIELD_ENCRYPTION_KEY) and never shown back.
+
     With no tenant, the endpoint receives the events of every tenant.
     """
 
     name = models.CharField(max_length=63, validators=[validate_config_description])
     url = models.URLField(max_length=500, validators=[validate_webhook_url])
-    secret = models.CharField(max_length=128)
+    secret = EncryptedTextField(max_length=128, help_text="The HMAC key (stored encrypted).")
     tenant = models.ForeignKey(
         "tenancy.Tenant",
         on_delete=models.CASCADE,

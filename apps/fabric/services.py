@@ -49,7 +49,8 @@ def cluster_provision_start(*, cluster: Cluster, created_by=None) -> Job:
         kind=Job.Kind.ROUTE_REFLECTOR_REMOVE
     )
     _refuse_while(_job_in_progress(removal), "route_reflectors", "Provisioning")
-    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
+    cluster.state = Cluster.State.PROVISIONING
+    cluster.save(update_fields=["state"])  # a save, not an update(): the change log sees it
     return job_start(kind=Job.Kind.CLUSTER_PROVISION, target=cluster, created_by=created_by)
 
 
@@ -106,7 +107,8 @@ def _node_transition(node: Node, expected: str, new: str, action: str) -> Node:
             f"Node {locked} is {locked.get_state_display().lower()}: only a "
             f"{Node.State(expected).label.lower()} node can {action}."
         )})  # fmt: skip
-    Node.objects.filter(pk=node.pk).update(state=new)
+    locked.state = new
+    locked.save(update_fields=["state"])  # a save, not an update(): the change log sees it
     node.state = new
     return node
 
@@ -133,8 +135,8 @@ def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
             f"{rr.name} is the last ready route reflector of cluster {cluster}: "
             "add and provision another one before removing it."
         )})  # fmt: skip
-    RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.REMOVING)
     rr.state = RouteReflector.State.REMOVING
+    rr.save(update_fields=["state"])  # a save, not an update(): the change log sees it
     return job_start(kind=Job.Kind.ROUTE_REFLECTOR_REMOVE, target=rr, created_by=created_by)
 
 

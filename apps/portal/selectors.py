@@ -150,9 +150,15 @@ def vm_page_queryset(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine]:
     )
 
 
-def job_search(jobs: QuerySet[Job], *, q: str = "", state: str = "", kind: str = ""):
+def job_search(
+    jobs: QuerySet[Job], *, q: str = "", state: str = "", kind: str = "", errors: bool = False
+):
+    """Jobs whose target (or, with `errors`, for platform roles, error) matches `q`."""
     if q:
-        jobs = jobs.filter(Q(target_repr__icontains=q) | Q(error__icontains=q))
+        match = Q(target_repr__icontains=q)
+        if errors:
+            match |= Q(error__icontains=q)
+        jobs = jobs.filter(match)
     if state:
         jobs = jobs.filter(state=state)
     if kind:

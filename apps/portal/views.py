@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.generic import DetailView, ListView, TemplateView, View
 
+from apps.changes.selectors import history_of
 from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_delete_start, vm_order, vm_power_start
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
@@ -168,7 +169,17 @@ class ClusterListView(OperatorPageMixin, FilteredListView):
         return clusters
 
 
-class ClusterDetailView(OperatorPageMixin, DetailView):
+class ChangesMixin:
+    """An object page shows the object's change log (templates/portal/_changes.html)."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if not getattr(self.request, "htmx", False):  # not in the polled live parts
+            context["changes"] = history_of(self.object, self.roles.access)
+        return context
+
+
+class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     template_name = "portal/cluster_detail.html"
     model = Cluster
     context_object_name = "cluster"
@@ -326,7 +337,7 @@ class NodeListView(OperatorPageMixin, FilteredListView):
         ).order_by("cluster__name", "name")
 
 
-class NodeDetailView(OperatorPageMixin, DetailView):
+class NodeDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     template_name = "portal/node_detail.html"
     model = Node
     context_object_name = "node"
@@ -503,7 +514,7 @@ class RouteReflectorRemoveView(DeviceRemoveView):
         }
 
 
-class RouteReflectorDetailView(OperatorPageMixin, DetailView):
+class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     template_name = "portal/rr_detail.html"
     model = RouteReflector
     context_object_name = "rr"
@@ -542,7 +553,7 @@ def bgw_preview_context(bgw: BorderGateway, job: Job | None, roles) -> dict:
     }
 
 
-class BorderGatewayDetailView(OperatorPageMixin, DetailView):
+class BorderGatewayDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     template_name = "portal/bgw_detail.html"
     model = BorderGateway
     context_object_name = "bgw"
@@ -621,7 +632,11 @@ class JobListView(FilteredListView):
         form = self.get_filter_form()
         jobs = self.roles.scope(Job.objects.all())
         return selectors.job_search(
-            jobs, q=form.value("q"), state=form.value("state"), kind=form.value("kind")
+            jobs,
+            q=form.value("q"),
+            state=form.value("state"),
+            kind=form.value("kind"),
+            errors=self.roles.is_platform,  # tenants are not shown errors: no match on them
         ).order_by("-created", "-id")
 
     def get_context_data(self, **kwargs):
@@ -705,7 +720,7 @@ def vm_context(vm: VirtualMachine, roles) -> dict:
     }
 
 
-class VmDetailView(LivePartMixin, PortalMixin, DetailView):
+class VmDetailView(ChangesMixin, LivePartMixin, PortalMixin, DetailView):
     model = VirtualMachine
     context_object_name = "vm"
 

@@ -99,9 +99,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Refuse the key from now on (idempotent); the row stays for the record."""
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=api_key.revoked_at
-        )
+        api_key.save(update_fields=["revoked_at"])  # a save: the change log records it
     return api_key
 
 

@@ -64,7 +64,7 @@ class Api:
     def succeeded(self, job: dict, timeout: float = 120) -> dict:
         done = self.wait_job(job, timeout)
         if done["state"] != "succeeded":
-            steps = "\n".join(f"  {s['name']}: {s['state']} {s['output'][-300:]}"
+            steps = "\n".join(f"  {s['name']}: {s['state']} {s.get('output', '')[-300:]}"
                               for s in done["steps"])  # fmt: skip
             raise ApiError(f"job {done['id']} ({done['kind']}) failed: {done['error']}\n{steps}")
         return done

@@ -115,7 +115,9 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
                               headers={"Idempotency-Key": f"order-{name}"})  # fmt: skip
         assert again["id"] == vm["id"]  # a retried order is the same VM
         customer.succeeded(vm["job"])
-        vms.append(customer.get(f"/vms/{vm['id']}/"))
+        seen = customer.get(f"/vms/{vm['id']}/")
+        assert "node" not in seen and "vnet_name" not in seen  # tenants never see where
+        vms.append(api.get(f"/vms/{vm['id']}/"))  # the operator does
     assert {vm["state"] for vm in vms} == {"running"}
     node_ips = {n["id"]: n["underlay_ip"] for n in nodes}
     assert {vm["node"] for vm in vms} == set(node_ips)

@@ -10,7 +10,6 @@ PRODUCTION = {
     "DEBUG": "0",
     "SECRET_KEY": "x7#9kq!m2v@z8p$w4r&t6y*u1i(o3e)l5a-s0d+f=g^h%j~cN4bV7nM1qW3eR5tY8u",
     "FIELD_ENCRYPTION_KEY": "pIYBtBxuXo0dfjqd7jj2ubDu6Y6YGTWbYQ-yCHOp1kk=",
-    "FABRIC_REQUIRE_SECRETS": "1",
     "ALLOWED_HOSTS": "portal.example.net",
     "SESSION_COOKIE_SECURE": "1",
     "CSRF_COOKIE_SECURE": "1",
@@ -43,7 +42,7 @@ def test_default_settings_are_reported_as_unfit_for_production():
     assert "security.W004" in result.stderr + result.stdout  # no HSTS
 
 
-def test_missing_secret_key_is_refused_when_secrets_are_required():
+def test_missing_secret_key_is_refused_off_debug():
     env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
     env["SECRET_KEY"] = ""
     result = check_deploy({**env, "SECRET_KEY": "insecure-local-development-key-change-me"})

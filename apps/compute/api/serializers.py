@@ -2,7 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.api.serializers import CreateOnlyFieldsMixin, with_job_link
+from apps.api.serializers import CreateOnlyFieldsMixin, StaffOnlyFieldsMixin, with_job_link
 from apps.compute.models import GuestImage, Plan, VirtualMachine
 from apps.core.validators import validate_config_description, validate_config_name
 from apps.fabric.models import Cluster
@@ -26,7 +26,9 @@ class GuestImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VirtualMachineSerializer(serializers.ModelSerializer):
+class VirtualMachineSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
+    """A VM or container; `node` and `vnet_name` are shown to platform roles only."""
+
     url = serializers.SerializerMethodField()
     kind = serializers.CharField(source="plan.kind", read_only=True)
     ipv4 = serializers.SerializerMethodField(help_text="The VM's public IPv4 address (a /32).")
@@ -39,6 +41,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer):
             "node", "state", "state_changed", "ipv4", "ipv6", "mac_address", "vnet_name", "created",
         ]  # fmt: skip
         read_only_fields = [f for f in fields if f != "description"]
+        staff_only_fields = ["node", "vnet_name"]
         validators = []
 
     @extend_schema_field(serializers.CharField())

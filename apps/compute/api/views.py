@@ -10,7 +10,7 @@ from rest_framework import exceptions, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.api.access import ADMIN, OPERATOR, TENANT_USER
+from apps.api.access import ADMIN, OPERATOR, TENANT_USER, get_access
 from apps.api.exceptions import conflict_on_invalid
 from apps.api.filters import AddressFilter, DateTimeFilter, IdFilter
 from apps.api.permissions import Policy
@@ -67,7 +67,7 @@ class VirtualMachineFilter(filters.FilterSet):
     tenant = IdFilter(field_name="tenant_id")
     cluster = IdFilter(field_name="cluster_id")
     plan = IdFilter(field_name="plan_id")
-    node = IdFilter(field_name="node_id")
+    node = IdFilter(method="filter_node", label="On this node (platform roles only)")
     state = filters.MultipleChoiceFilter(choices=VirtualMachine.State.choices)
     kind = filters.ChoiceFilter(field_name="plan__kind", choices=Plan.Kind.choices)
     name = filters.CharFilter()
@@ -78,6 +78,12 @@ class VirtualMachineFilter(filters.FilterSet):
     class Meta:
         model = VirtualMachine
         fields = ["tenant", "cluster", "plan", "node", "state", "kind", "name", "address"]
+
+    def filter_node(self, queryset, name, value):
+        # Tenants are not shown where their VMs run, so they cannot ask either.
+        if not get_access(self.request).sees_all_tenants:
+            raise exceptions.ValidationError({"node": ["Only operators filter VMs by node."]})
+        return queryset.filter(node_id=value)
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(

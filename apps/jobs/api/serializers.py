@@ -2,13 +2,19 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.api.serializers import StaffOnlyFieldsMixin
 from apps.jobs.models import Job, JobStep
 
+HIDDEN_DETAILS = "The operators can see the details."
 
-class JobStepSerializer(serializers.ModelSerializer):
+
+class JobStepSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
+    """A step; its `output` (device commands and answers) is shown to platform roles only."""
+
     class Meta:
         model = JobStep
         fields = ["attempt", "position", "name", "state", "started", "finished", "output"]
+        staff_only_fields = ["output"]
 
 
 class JobTargetSerializer(serializers.Serializer):
@@ -18,6 +24,8 @@ class JobTargetSerializer(serializers.Serializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
+    """A background run. Tenants see a plain `error` (platform roles the device's words)."""
+
     url = serializers.SerializerMethodField()
     target = serializers.SerializerMethodField()
 
@@ -38,6 +46,19 @@ class JobSerializer(serializers.ModelSerializer):
             return None
         ct = job.target_type
         return {"type": f"{ct.app_label}.{ct.model}", "id": job.target_id, "repr": job.target_repr}
+
+    def to_representation(self, job: Job):
+        data = super().to_representation(job)
+        if data.get("error") and not self.context.get("sees_all_tenants", False):
+            # The error names devices, addresses and shell commands: tenants get what the
+            # portal shows them.
+            failed = [s["name"] for s in data.get("steps", ()) if s["state"] == "failed"]
+            data["error"] = (
+                f"Failed in step {failed[-1]}. {HIDDEN_DETAILS}"
+                if failed
+                else f"The job failed. {HIDDEN_DETAILS}"
+            )
+        return data
 
 
 class JobDetailSerializer(JobSerializer):

@@ -38,13 +38,14 @@ class JobFilter(filters.FilterSet):
 
 class JobViewSet(ReadMixins, ApiViewSet):
     """Every background run: kind, target, state, steps with their output, error.
-    Tenants see their own tenant's jobs."""
+    Tenants see their own tenant's jobs: step names, states and times, a plain error."""
 
     queryset = Job.objects.select_related("target_type")
     serializer_class = JobSerializer
     tenant_field = "tenant"
     filterset_class = JobFilter
-    search_fields = ["target_repr", "error"]
+    search_fields = ["target_repr"]
+    staff_search_fields = ["error"]
     ordering_fields = ["id", "created", "started", "finished", "state", "kind"]
 
     def get_queryset(self):
