@@ -240,7 +240,14 @@ CELERY_BEAT_SCHEDULE = {
 FABRIC_IDEMPOTENCY_KEY_HOURS = float(env_str("FABRIC_IDEMPOTENCY_KEY_HOURS", "24"))
 
 # Network automation.
-FABRIC_SSH_HOST_KEY_POLICY = env_str("FABRIC_SSH_HOST_KEY_POLICY", "tofu")  # strict|tofu|insecure
+# strict: every device's host key is pinned in its record and checked (nodes, RRs and the
+# border gateway); tofu: a device without one is trusted on first use (its key is stored
+# and shown in its history); insecure: never checked (throwaway labs only).
+FABRIC_SSH_HOST_KEY_POLICY = env_str("FABRIC_SSH_HOST_KEY_POLICY", "strict")
+if FABRIC_SSH_HOST_KEY_POLICY not in ("strict", "tofu", "insecure"):
+    raise ImproperlyConfigured("FABRIC_SSH_HOST_KEY_POLICY must be strict, tofu or insecure.")
+# Where a node's or RR's BIRD config and socket may live: the product writes there as root.
+FABRIC_BIRD_PATH_PREFIXES = env_list("FABRIC_BIRD_PATH_PREFIXES", ["/etc/bird/", "/run/bird/"])
 FABRIC_SSH_CONNECT_TIMEOUT = float(env_str("FABRIC_SSH_CONNECT_TIMEOUT", "10"))
 FABRIC_TASK_MAX_RETRIES = env_int("FABRIC_TASK_MAX_RETRIES", 5)
 FABRIC_RETRY_BASE_SECONDS = float(env_str("FABRIC_RETRY_BASE_SECONDS", "5"))

@@ -217,6 +217,27 @@ def render_bgp_group_detail(group: BgpGroup | None, states: Mapping[str, PeerSta
         f"    Internal: {len(peers) if internal else 0}"
         f"    Down peers: {len(peers) - len(up)}   Flaps: 0",
     ]
+    # As a real router does: a summary over all groups, repeating the prefix counters
+    # (the simulator knows one group, so its totals are the group's).
+    for table in ("inet.0", "inet6.0"):
+        family = [s for ip, s in up if (":" in ip) == (table == "inet6.0")]
+        if family:
+            received = sum(s.received for s in family)
+            active = sum(s.active for s in family)
+            lines += [
+                f"  Table {table}",
+                _counter("Received prefixes:", received),
+                _counter("Accepted prefixes:", sum(s.accepted for s in family)),
+                _counter("Active prefixes:", active),
+                _counter("Suppressed due to damping:", 0),
+                _counter("Received external prefixes:", 0 if internal else received),
+                _counter("Active external prefixes:", 0 if internal else active),
+                _counter("Externals suppressed:", 0),
+                _counter("Received internal prefixes:", received if internal else 0),
+                _counter("Active internal prefixes:", active if internal else 0),
+                _counter("Internals suppressed:", 0),
+                "    RIB State: BGP restart is complete",
+            ]
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ import netaddr
 DEFAULT_DIR = Path(os.environ.get("FABRIC_LAB_DIR", "/tmp/fabric-lab"))  # noqa: S108
 VM_NAMESPACE_PREFIX = "fabvm-"
 HYPERVISOR_STATE_ROOT = "/var/lib/fabric-lab/hypervisors"
+BIRD_RUN_ROOT = "/run/bird"
 
 
 class LabError(Exception):
@@ -45,16 +46,22 @@ class LabHost:
     dir: str
 
     @property
+    def bird_dir(self) -> str:
+        """BIRD's files: under /run/bird/ (the product writes BIRD files only below its
+        FABRIC_BIRD_PATH_PREFIXES), one directory per lab host."""
+        return f"{BIRD_RUN_ROOT}/{self.namespace}"
+
+    @property
     def bird_conf(self) -> str:
-        return f"{self.dir}/bird.conf"
+        return f"{self.bird_dir}/bird.conf"
 
     @property
     def bird_socket(self) -> str:
-        return f"{self.dir}/bird.ctl"
+        return f"{self.bird_dir}/bird.ctl"
 
     @property
     def bird_pidfile(self) -> str:
-        return f"{self.dir}/bird.pid"
+        return f"{self.bird_dir}/bird.pid"
 
     @property
     def sshd_pidfile(self) -> str:
@@ -109,6 +116,14 @@ class Lab:
     def host_key(self, name: str) -> str:
         """The OpenSSH public host key of a lab host (for strict host-key checking)."""
         return Path(f"{self.hosts[name].dir}/ssh_host_ed25519_key.pub").read_text().strip()
+
+    @property
+    def junos_host_key(self) -> str:
+        """The Junos simulator's OpenSSH public host key (it made it at its first start)."""
+        import asyncssh
+
+        key = asyncssh.read_private_key(f"{self.junos_dir}/ssh_host_ed25519_key")
+        return key.export_public_key().decode().strip()
 
     def save(self) -> None:
         data = asdict(self)
@@ -213,7 +228,9 @@ def lab_up(
 def _host(lab: Lab, name: str, role: str, address: str) -> LabHost:
     host_dir = Path(lab.dir, name)
     host_dir.mkdir(parents=True, exist_ok=True)
-    return LabHost(name, role, f"{lab.prefix}-{name}", address, str(host_dir))
+    host = LabHost(name, role, f"{lab.prefix}-{name}", address, str(host_dir))
+    Path(host.bird_dir).mkdir(parents=True, exist_ok=True)
+    return host
 
 
 def _build(lab: Lab, net: netaddr.IPNetwork, root_link: str) -> None:
@@ -385,8 +402,10 @@ def lab_down(*, directory: Path | str = DEFAULT_DIR, prefix: str = "fl") -> None
     for namespace in ours:
         for pid in sh(f"ip netns pids {namespace}", check=False).stdout.split():
             _kill(int(pid))
-    for pidfile in Path(directory).glob("*/*.pid") if Path(directory).exists() else []:
-        with contextlib.suppress(ValueError):
+    bird_dirs = list(Path(BIRD_RUN_ROOT).glob(f"{prefix}-*"))
+    pidfiles = list(Path(directory).glob("*/*.pid")) if Path(directory).exists() else []
+    for pidfile in pidfiles + [p for d in bird_dirs for p in d.glob("*.pid")]:
+        with contextlib.suppress(ValueError, OSError):
             _kill(int(pidfile.read_text().split()[0]))
         pidfile.unlink(missing_ok=True)
     for namespace in ours:
@@ -395,6 +414,8 @@ def lab_down(*, directory: Path | str = DEFAULT_DIR, prefix: str = "fl") -> None
     _remove_orphaned_vm_namespaces()
     for stale in Path(directory).glob("*/*.ctl") if Path(directory).exists() else []:
         stale.unlink(missing_ok=True)
+    for bird_dir in bird_dirs:
+        shutil.rmtree(bird_dir, ignore_errors=True)
 
 
 def _remove_orphaned_vm_namespaces() -> None:

@@ -17,6 +17,11 @@ from apps.tenancy.models import Membership, Tenant
 
 TEST_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-only\n-----END OPENSSH PRIVATE KEY-----\n"
 
+# A valid OpenSSH public host key (test only: no host holds its private half).
+TEST_HOST_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJDCW54iUnVOR5dEjg6WMpPZ0mk4fm+4ezTeLK5530UC test-host"
+)
+
 _sequence = itertools.count(1)
 
 
@@ -86,6 +91,7 @@ def build_node(
         "name": _given(name, f"node-{n}"),
         "underlay_ip": _given(underlay_ip, _underlay(1, n)),
         "ssh_private_key": TEST_SSH_KEY,
+        "ssh_host_key": TEST_HOST_KEY,
         "vcpus": 16,
         "memory_mb": 65536,
         "disk_gb": 500,
@@ -107,6 +113,7 @@ def build_rr(
         "name": _given(name, f"rr-{n}"),
         "peering_ip": _given(peering_ip, _underlay(2, n)),
         "ssh_private_key": TEST_SSH_KEY,
+        "ssh_host_key": TEST_HOST_KEY,
     }
     fields.update(o)
     return RouteReflector(**fields)
@@ -127,6 +134,7 @@ def build_bgw(*, cluster: Cluster | None = None, **overrides) -> BorderGateway:
         "password": "test-only-password",
         "peering_ip": _underlay(3, n),
         "peer_asn": cluster.bgp_asn,
+        "ssh_host_key": TEST_HOST_KEY,
     }
     fields.update(overrides)
     return BorderGateway(**fields)

@@ -9,7 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from workers.bird import ProtocolStatus, check_config, parse_show_protocols
-from workers.errors import BirdCommandFailed, BirdConfigInvalid
+from workers.errors import BirdCommandFailed, BirdConfigInvalid, BirdFileNotManaged
 from workers.ssh import SSHSession
 
 
@@ -27,7 +27,8 @@ class BirdPaths:
 class ApplyResult:
     changed: bool
     started: bool = False
-    previous: str | None = None
+    previous: str | None = None  # the product's own earlier file (None: absent or adopted)
+    adopted_backup: str = ""  # where an existing unmarked BIRD config was copied
     protocols_before: dict[str, ProtocolStatus] = field(default_factory=dict)
     protocols_after: dict[str, ProtocolStatus] = field(default_factory=dict)
 
@@ -61,8 +62,28 @@ def stop_bird(session: SSHSession, paths: BirdPaths) -> bool:
     return result.ok and "Shutdown requested" in result.stdout
 
 
+# The first line of every bird.conf the product renders (templates/bird/*.j2): the apply
+# replaces only a file that is absent or starts with it.
+MANAGED_MARKER = "# Managed by Fabric Portal"
+
 APPLY_SCRIPT = r"""
 conf=%(conf)s sock=%(sock)s pidfile=%(pidfile)s tmp=%(tmp)s prev=%(prev)s m=%(marker)s
+managed=%(managed)s adopted=%(adopted)s
+if [ -e "$conf" ] && [ ! -f "$conf" ] || [ -L "$conf" ]; then
+  echo "$m foreign"; echo "not a regular file"; exit 0
+fi
+if [ -f "$conf" ]; then
+  case "$(head -n 1 "$conf")" in
+    "$managed"*) ;;
+    *) # not written by the product: adopt it only if it is a BIRD config, keeping a copy
+       if ! bird -p -c "$conf" >/dev/null 2>&1; then
+         echo "$m foreign"; echo "neither marked as managed nor a valid BIRD config"; exit 0
+       fi
+       copy="$adopted"; [ -e "$copy" ] && copy="$adopted.$$"
+       cp -p "$conf" "$copy" || exit 1
+       echo "$m adopted"; echo "$copy" ;;
+  esac
+fi
 mkdir -p "$(dirname "$conf")" "$(dirname "$sock")" || exit 1
 cat > "$tmp" || exit 1
 before=$(birdc -s "$sock" show protocols 2>&1)
@@ -75,7 +96,11 @@ else
   if ! check=$(bird -p -c "$tmp" 2>&1); then
     rm -f "$tmp"; echo "$m invalid"; echo "$check"; exit 0
   fi
-  if [ -f "$conf" ]; then cp -p "$conf" "$prev"; echo "$m previous"; cat "$prev"; fi
+  if [ -f "$conf" ]; then
+    cp -p "$conf" "$prev"
+    # only the product's own file is shown back (an adopted one stays in its copy)
+    case "$(head -n 1 "$prev")" in "$managed"*) echo "$m previous"; cat "$prev" ;; esac
+  fi
   mv -f "$tmp" "$conf" && replaced=1 && echo "$m replaced"
 fi
 if [ "$running" = 1 ]; then
@@ -118,7 +143,13 @@ def apply_config(session: SSHSession, paths: BirdPaths, text: str) -> ApplyResul
     and report `show protocols` before and after. Even an unchanged file is reloaded: an
     apply cut short after the rename must not leave BIRD on an older config.
 
+    The file is replaced only when absent or marked as the product's (MANAGED_MARKER on
+    its first line); an unmarked file that `bird -p` accepts is adopted once (copied to
+    `<config>.before-fabric-portal` first); anything else is refused. The old content is
+    shown back only when it was the product's own.
+
     Raises:
+        BirdFileNotManaged: the path holds something else (not marked, not BIRD); untouched.
         BirdConfigInvalid: the config does not parse (locally or on the host); untouched.
         BirdCommandFailed: BIRD refused to reconfigure or start; the old file is back.
     """
@@ -131,10 +162,18 @@ def apply_config(session: SSHSession, paths: BirdPaths, text: str) -> ApplyResul
         "pidfile": shlex.quote(paths.pidfile),
         "tmp": shlex.quote(f"{directory}/.{name}.fabric-new"),
         "prev": shlex.quote(f"{directory}/.{name}.fabric-prev"),
+        "adopted": shlex.quote(f"{directory}/{name}.before-fabric-portal"),
+        "managed": shlex.quote(MANAGED_MARKER),
         "marker": marker,
     }
     result = session.run(f"sh -c {shlex.quote(script)}", stdin=text, timeout=120)
     sections = _sections(result.stdout, marker)
+    if "foreign" in sections:
+        raise BirdFileNotManaged(
+            f"{paths.config} is {sections['foreign'].strip()}: refusing to replace it "
+            "(a BIRD config is adopted once, with a copy beside it; any other file is left "
+            "alone). Check the host's BIRD config path."
+        )
     if "invalid" in sections:
         raise BirdConfigInvalid(sections["invalid"].replace(f".{name}.fabric-new", name).strip())
     if "refused" in sections:
@@ -146,6 +185,7 @@ def apply_config(session: SSHSession, paths: BirdPaths, text: str) -> ApplyResul
         changed="replaced" in sections,
         started="started" in sections,
         previous=sections.get("previous", text if "replaced" not in sections else None),
+        adopted_backup=sections.get("adopted", "").strip(),
         protocols_before=parse_show_protocols(before) if running_before else {},
         protocols_after=parse_show_protocols(sections.get("after", "")),
     )

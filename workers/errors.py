@@ -9,6 +9,10 @@ class BirdConfigInvalid(DeviceError):
     """`bird -p` rejected a rendered config; it was not applied."""
 
 
+class BirdFileNotManaged(DeviceError):
+    """The BIRD config path holds a file the product did not write and will not replace."""
+
+
 class BirdCommandFailed(DeviceError):
     """birdc answered with an error (e.g. `configure` failed) or BIRD is not running."""
 
@@ -47,3 +51,12 @@ class HypervisorError(DeviceError):
 
 class GuestBootTimeout(HypervisorError):
     """The guest was started but did not report ready within its boot timeout."""
+
+
+class HostKeyMismatch(DeviceError):
+    """The device offered another SSH host key than the one stored: nothing was sent to it.
+    Not transient: an admin checks the device and replaces the stored key."""
+
+
+class HostKeyUnknown(DeviceError):
+    """No host key is stored for the device and the policy (strict) requires one."""

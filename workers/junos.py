@@ -9,6 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 
+import paramiko
 from netmiko import ConnectHandler
 from netmiko.exceptions import (
     ConfigInvalidException,
@@ -17,7 +18,14 @@ from netmiko.exceptions import (
     ReadTimeout,
 )
 
-from workers.errors import DeviceError, JunosCommitFailed, JunosError, TransientError
+from workers.errors import (
+    DeviceError,
+    HostKeyUnknown,
+    JunosCommitFailed,
+    JunosError,
+    TransientError,
+)
+from workers.ssh import HostKeyPolicy, fetch_host_key, mismatch_error
 
 ERROR_PATTERN = r"(syntax error|unknown command|error:|invalid )"
 # What Junos prints in configuration mode while a `commit confirmed` awaits confirmation.
@@ -47,12 +55,23 @@ class BorderGatewayUnreachable(DeviceError, TransientError):
 
 @dataclass(frozen=True)
 class JunosTarget:
+    """The border gateway's management SSH. `known_host_key` (OpenSSH line) and
+    `host_key_policy` work as for nodes (workers.ssh.HostKeyPolicy); `name` names it."""
+
     host: str
     port: int
     username: str
     password: str = ""
     private_key: str = ""
     timeout: float = 30.0
+    known_host_key: str = ""
+    host_key_policy: str = HostKeyPolicy.STRICT
+    name: str = ""
+
+    @property
+    def device(self) -> str:
+        where = f"{self.host}:{self.port}"
+        return f"border gateway {self.name} ({where})" if self.name else where
 
     def __repr__(self) -> str:  # never print credentials
         return f"JunosTarget({self.username}@{self.host}:{self.port})"
@@ -70,13 +89,26 @@ class BgpGroupState:
     raw: str = ""
 
 
+# The line that ends a group's own block; what follows it is a summary over every group
+# of the router, which repeats the prefix counters (`Table inet.0`, `Accepted prefixes`...).
+GROUPS_SUMMARY = re.compile(r"^Groups:\s*\d+\s+Peers:", re.M)
+
+
 def parse_bgp_group_detail(output: str) -> BgpGroupState:
-    counts = re.search(r"Total peers:\s*(\d+)\s+Established:\s*(\d+)", output)
+    """Read `show bgp group NAME detail`: the group's peers and its own accepted prefixes.
+
+    Only the group's block counts: a real router ends the output with a summary over all
+    groups (after the `Groups: … Down peers: …` line) whose `Accepted prefixes` would
+    otherwise be added a second time (a group missing half its routes would pass).
+    """
+    summary = GROUPS_SUMMARY.search(output)
+    group_block = output[: summary.start()] if summary else output
+    counts = re.search(r"Total peers:\s*(\d+)\s+Established:\s*(\d+)", group_block)
     if not counts:
         return BgpGroupState(exists=False, raw=output)
-    accepted = sum(int(n) for n in re.findall(r"Accepted prefixes:\s*(\d+)", output))
+    accepted = sum(int(n) for n in re.findall(r"Accepted prefixes:\s*(\d+)", group_block))
     # Junos prints an Established peer as ADDRESS+PORT and any other peer as ADDRESS.
-    peers = re.findall(r"^\s*([0-9a-fA-F.:]*[.:][0-9a-fA-F.:]*)(?:\+\d+)?\s*$", output, re.M)
+    peers = re.findall(r"^\s*([0-9a-fA-F.:]*[.:][0-9a-fA-F.:]*)(?:\+\d+)?\s*$", group_block, re.M)
     return BgpGroupState(
         exists=True,
         total_peers=int(counts[1]),
@@ -87,6 +119,16 @@ def parse_bgp_group_detail(output: str) -> BgpGroupState:
     )
 
 
+def _bad_host_key(exc: BaseException | None) -> paramiko.BadHostKeyException | None:
+    """paramiko's BadHostKeyException behind `exc` (netmiko re-raises it as its own)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 class JunosSession:
     """One CLI session to the border gateway; use as a context manager."""
 
@@ -94,6 +136,34 @@ class JunosSession:
         self.target = target
         self._conn = None
         self._key_file: str | None = None
+        self._known_hosts_file: str | None = None
+        self.first_seen_host_key = ""
+
+    def _host_key_params(self) -> dict:
+        """netmiko's strict checking (paramiko's RejectPolicy) against a known-hosts file
+        holding only the stored key (`ssh_strict`, `alt_host_keys`, `alt_key_file`)."""
+        target = self.target
+        if target.host_key_policy == HostKeyPolicy.INSECURE:
+            return {"ssh_strict": False}
+        key = target.known_host_key
+        if not key:
+            if target.host_key_policy != HostKeyPolicy.TRUST_ON_FIRST_USE:
+                raise HostKeyUnknown(
+                    f"{target.device}: no SSH host key is stored and the policy is strict; "
+                    "an administrator pins it."
+                )
+            key = fetch_host_key(target.host, target.port, timeout=target.timeout)
+            self.first_seen_host_key = key
+        entry = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+        handle, self._known_hosts_file = tempfile.mkstemp(prefix="junos-known-hosts-")
+        with os.fdopen(handle, "w") as known_hosts:
+            known_hosts.write(f"{entry} {' '.join(key.split()[:2])}\n")
+        return {
+            "ssh_strict": True,
+            "system_host_keys": False,
+            "alt_host_keys": True,
+            "alt_key_file": self._known_hosts_file,
+        }
 
     def __enter__(self) -> "JunosSession":
         params = {
@@ -114,10 +184,21 @@ class JunosSession:
                 key.write(self.target.private_key)
             params.update(use_keys=True, key_file=self._key_file)
         try:
+            params.update(self._host_key_params())
             self._conn = ConnectHandler(**params)
-        except (NetmikoTimeoutException, NetmikoAuthenticationException, OSError) as exc:
+        except (
+            NetmikoTimeoutException, NetmikoAuthenticationException, OSError, paramiko.SSHException
+        ) as exc:  # fmt: skip
             self._cleanup_key()
+            bad_key = _bad_host_key(exc)
+            if bad_key is not None:  # netmiko wraps paramiko's error: never retried
+                offered = f"{bad_key.key.get_name()} {bad_key.key.get_base64()}"
+                stored = self.target.known_host_key or self.first_seen_host_key
+                raise mismatch_error(self.target.device, stored, offered) from exc
             raise BorderGatewayUnreachable(f"{self.target!r}: {exc}") from exc
+        except BaseException:
+            self._cleanup_key()
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -131,6 +212,9 @@ class JunosSession:
         if self._key_file:
             os.unlink(self._key_file)
             self._key_file = None
+        if self._known_hosts_file:
+            os.unlink(self._known_hosts_file)
+            self._known_hosts_file = None
 
     def _guard(self, action: str, call):
         try:
@@ -207,6 +291,17 @@ class JunosSession:
             self._conn.exit_config_mode()
 
         self._guard("discard", run)
+
+    def configured(self, path: str) -> list[str]:
+        """The committed `set` lines under `path` (e.g. `protocols bgp group X`)."""
+
+        def run():
+            if self._conn.check_config_mode():
+                self._conn.exit_config_mode()
+            return self._conn.send_command(f"show configuration {path} | display set")
+
+        output = self._guard("show configuration", run)
+        return [line.strip() for line in output.splitlines() if line.startswith("set ")]
 
     def bgp_group(self, group: str) -> BgpGroupState:
         def run():

@@ -89,6 +89,7 @@ class BorderGatewayConfig:
     peer_asn: int
     group: str
     policy: str
+    reject_policy: str
     neighbors: tuple[str, ...]
     networks_v4: tuple[str, ...]
     networks_v6: tuple[str, ...]

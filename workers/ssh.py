@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from workers.errors import NodeUnreachable, RemoteCommandFailed
+from workers.errors import HostKeyMismatch, HostKeyUnknown, NodeUnreachable, RemoteCommandFailed
 
 
 class HostKeyPolicy:
@@ -24,9 +24,56 @@ class HostKeyPolicy:
     INSECURE = "insecure"  # never checked (labs only)
 
 
+def fingerprint(public_key: str) -> str:
+    """The SHA256 fingerprint (as `ssh-keygen -l` prints it) of an OpenSSH public key line."""
+    try:
+        return asyncssh.import_public_key(public_key).get_fingerprint("sha256")
+    except (asyncssh.KeyImportError, ValueError):
+        return "(not a valid public key)"
+
+
+def fetch_host_key(host: str, port: int, *, timeout: float) -> str:
+    """The host key the server at host:port offers (OpenSSH line), without logging in.
+
+    Raises:
+        NodeUnreachable: nothing answered in time.
+    """
+
+    async def fetch():
+        key = await asyncio.wait_for(asyncssh.get_server_host_key(host, port), timeout)
+        return key.export_public_key().decode().strip() if key else ""
+
+    result: list = []
+
+    def run():  # a loop of its own, whatever loop the caller's thread runs
+        try:
+            result.append(asyncio.run(fetch()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, typed
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    outcome = result[0] if result else TimeoutError()
+    if isinstance(outcome, BaseException):
+        raise NodeUnreachable(f"{host}:{port}: no host key ({type(outcome).__name__})") from (
+            outcome if isinstance(outcome, Exception) else None
+        )
+    return outcome
+
+
+def mismatch_error(device: str, stored: str, offered: str) -> HostKeyMismatch:
+    return HostKeyMismatch(
+        f"{device}: the SSH host key changed: stored {fingerprint(stored)}, offered "
+        f"{fingerprint(offered) if offered else '(none)'}; not logged in. If the change "
+        "is expected (a reinstalled host), an administrator replaces the stored key."
+    )
+
+
 @dataclass(frozen=True)
 class SSHTarget:
-    """Where and how to log in. `known_host_key` is an OpenSSH public key line."""
+    """Where and how to log in. `known_host_key` is an OpenSSH public key line; `name`
+    names the device in errors."""
 
     host: str
     port: int = 22
@@ -34,12 +81,17 @@ class SSHTarget:
     password: str = ""
     private_key: str = ""
     known_host_key: str = ""
-    host_key_policy: str = HostKeyPolicy.TRUST_ON_FIRST_USE
+    host_key_policy: str = HostKeyPolicy.STRICT
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
+    name: str = ""
 
     def __repr__(self) -> str:  # never print credentials
         return f"SSHTarget({self.username}@{self.host}:{self.port})"
+
+    @property
+    def device(self) -> str:
+        return f"{self.name} ({self.host}:{self.port})" if self.name else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -57,13 +109,19 @@ class CommandResult:
 class SSHSession:
     """One SSH connection with synchronous methods; use as a context manager.
 
+    Under `tofu`, a target without a known host key is first asked for its key (no login),
+    and the login then accepts only that key: `first_seen_host_key` holds it.
+
     Raises:
-        NodeUnreachable: on connect, authentication, host-key or timeout failures.
+        HostKeyMismatch: the host offered another key than the known one (never retried).
+        HostKeyUnknown: no known key and the policy is strict.
+        NodeUnreachable: on connect, authentication or timeout failures.
     """
 
     def __init__(self, target: SSHTarget):
         self.target = target
         self.observed_host_key = ""
+        self.first_seen_host_key = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._conn: asyncssh.SSHClientConnection | None = None
@@ -113,11 +171,22 @@ class SSHSession:
 
     def _known_hosts(self):
         target = self.target
-        if target.known_host_key and target.host_key_policy != HostKeyPolicy.INSECURE:
-            return ([asyncssh.import_public_key(target.known_host_key)], [], [])
-        if target.host_key_policy == HostKeyPolicy.STRICT:
-            raise NodeUnreachable(f"{target!r}: no known host key and the policy is strict")
-        return None
+        if target.host_key_policy == HostKeyPolicy.INSECURE:
+            return None
+        key = target.known_host_key
+        if not key:
+            if target.host_key_policy != HostKeyPolicy.TRUST_ON_FIRST_USE:
+                raise HostKeyUnknown(
+                    f"{target.device}: no SSH host key is stored and the policy is strict; "
+                    "an administrator pins it (ssh-keyscan, or the host's "
+                    "/etc/ssh/ssh_host_ed25519_key.pub)."
+                )
+            key = fetch_host_key(target.host, target.port, timeout=target.connect_timeout)
+            self.first_seen_host_key = key
+        try:
+            return ([asyncssh.import_public_key(key)], [], [])
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise HostKeyUnknown(f"{target.device}: the stored host key is invalid") from exc
 
     def _call(self, coroutine, *, timeout: float):
         future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coroutine, timeout), self._loop)
@@ -126,7 +195,13 @@ class SSHSession:
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:
             raise NodeUnreachable(f"{self.target!r}: timed out after {timeout:g}s") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise NodeUnreachable(f"{self.target!r}: host key does not match ({exc})") from exc
+            target = self.target
+            try:
+                offered = fetch_host_key(target.host, target.port, timeout=target.connect_timeout)
+            except NodeUnreachable:
+                offered = ""
+            stored = target.known_host_key or self.first_seen_host_key
+            raise mismatch_error(target.device, stored, offered) from exc
         except (OSError, asyncssh.Error) as exc:
             raise NodeUnreachable(f"{self.target!r}: {type(exc).__name__}: {exc}") from exc
 

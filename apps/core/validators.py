@@ -148,3 +148,42 @@ validate_username = RegexValidator(
     "Enter a login name of letters, digits, dots, dashes and underscores.",
     code="invalid_username",
 )
+
+
+def validate_bird_path(value: str, prefixes: list[str]) -> None:
+    """An absolute, normalised path inside one of `prefixes` (directories ending in /).
+
+    The product writes BIRD configs there as root: `/etc/shadow` or `/etc/bird/../passwd`
+    are refused, whatever the characters.
+    """
+    validate_absolute_path(value)
+    parts = value.split("/")[1:]
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValidationError(
+            "Give a normalised path: no empty, '.' or '..' parts, no trailing slash.",
+            code="path_not_normalised",
+        )
+    if not any(value.startswith(prefix) and len(value) > len(prefix) for prefix in prefixes):
+        raise ValidationError(
+            f"BIRD files must be under {' or '.join(prefixes)} (FABRIC_BIRD_PATH_PREFIXES).",
+            code="path_not_allowed",
+        )
+
+
+def validate_ssh_host_key(value: str) -> None:
+    """One OpenSSH public key line (`ssh-ed25519 AAAA... [comment]`), as ssh-keyscan or a
+    host's /etc/ssh/ssh_host_*_key.pub gives it."""
+    import asyncssh
+
+    if not value:
+        return
+    if "\n" in value.strip() or "\r" in value:
+        raise ValidationError("Give one public key line.", code="invalid_host_key")
+    try:
+        asyncssh.import_public_key(value.strip())
+    except (asyncssh.KeyImportError, ValueError):
+        raise ValidationError(
+            "Enter an OpenSSH public key line, e.g. `ssh-ed25519 AAAA...` (ssh-keyscan -t "
+            "ed25519 HOST, or the host's /etc/ssh/ssh_host_ed25519_key.pub).",
+            code="invalid_host_key",
+        ) from None

@@ -6,8 +6,9 @@ from contextlib import ExitStack, contextmanager
 from django.conf import settings
 
 from apps.fabric.models import BirdHost
+from apps.jobs.runner import log_to_current_step
 from workers.bird_remote import BirdPaths
-from workers.ssh import SSHSession, SSHTarget
+from workers.ssh import SSHSession, SSHTarget, fingerprint
 
 
 def ssh_target(host: BirdHost) -> SSHTarget:
@@ -20,6 +21,7 @@ def ssh_target(host: BirdHost) -> SSHTarget:
         known_host_key=host.ssh_host_key,
         host_key_policy=settings.FABRIC_SSH_HOST_KEY_POLICY,
         connect_timeout=settings.FABRIC_SSH_CONNECT_TIMEOUT,
+        name=f"{host._meta.verbose_name} {host.name}",
     )
 
 
@@ -27,13 +29,27 @@ def bird_paths(host: BirdHost) -> BirdPaths:
     return BirdPaths(config=host.bird_config_path, socket=host.bird_socket_path)
 
 
+def remember_first_host_key(device, field: str, key: str) -> str:
+    """Under `tofu`: store the first key a device offered (a model save, so the change log
+    records it as an event of the device) and say so in the running job step."""
+    setattr(device, field, key)
+    device.save(update_fields=[field])
+    note = (
+        f"{device._meta.verbose_name} {device}: first contact, host key trusted on first use "
+        f"and stored: {fingerprint(key)} (FABRIC_SSH_HOST_KEY_POLICY=tofu); later logins "
+        "accept only this key"
+    )
+    log_to_current_step(note)
+    return note
+
+
 @contextmanager
 def open_session(host: BirdHost) -> Iterator[SSHSession]:
-    """An SSH session to `host`; on first contact its host key is remembered (TOFU)."""
+    """An SSH session to `host`, checking its stored host key (see SSHSession); under
+    `tofu` the first key seen is stored and reported."""
     with SSHSession(ssh_target(host)) as session:
-        if not host.ssh_host_key and session.observed_host_key:
-            host.ssh_host_key = session.observed_host_key
-            type(host).objects.filter(pk=host.pk).update(ssh_host_key=host.ssh_host_key)
+        if not host.ssh_host_key and session.first_seen_host_key:
+            remember_first_host_key(host, "ssh_host_key", session.first_seen_host_key)
         yield session
 
 

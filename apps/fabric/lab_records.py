@@ -2,7 +2,8 @@
 
 One place for `manage.py seed_lab`, the end-to-end tests and the benchmarks: a cluster with
 the lab's public network and a pool, the Junos simulator as border gateway, and the lab's
-route reflectors; and the fields of a node for one of the lab's node hosts.
+route reflectors; and the fields of a node for one of the lab's node hosts. Every device's
+host key is pinned (the lab made them), so the lab runs under the strict host-key policy.
 """
 
 from apps.fabric.models import BorderGateway, Cluster, RouteReflector
@@ -28,13 +29,17 @@ def lab_cluster(
     BorderGateway.objects.create(
         cluster=cluster, name="mx-lab", mgmt_host="127.0.0.1", mgmt_port=lab.junos_port,
         username=lab.junos_username, password=lab.junos_password,
+        ssh_host_key=lab.junos_host_key,
         peering_ip=lab.core.address, peer_asn=lab.asn, bgp_group=group, policy_name=group,
+        # the lab's simulator serves this cluster alone (tests rebuild these records
+        # against a router an earlier test configured): its group is this cluster's
+        router_objects_claimed=True,
     )  # fmt: skip
     for host in lab.by_role("rr"):
         RouteReflector.objects.create(
             cluster=cluster, name=host.name, peering_ip=host.address,
-            ssh_private_key=lab.ssh_private_key, bird_config_path=host.bird_conf,
-            bird_socket_path=host.bird_socket,
+            ssh_private_key=lab.ssh_private_key, ssh_host_key=lab.host_key(host.name),
+            bird_config_path=host.bird_conf, bird_socket_path=host.bird_socket,
         )  # fmt: skip
     return cluster
 
@@ -49,7 +54,8 @@ def lab_node_fields(lab: Lab, name: str, **overrides) -> dict:
     host = lab.hosts[name]
     fields = {
         "name": name, "underlay_ip": host.address, "hypervisor": "netns",
-        "ssh_private_key": lab.ssh_private_key, "bird_config_path": host.bird_conf,
+        "ssh_private_key": lab.ssh_private_key, "ssh_host_key": lab.host_key(name),
+        "bird_config_path": host.bird_conf,
         "bird_socket_path": host.bird_socket, "vcpus": 8, "memory_mb": 16384, "disk_gb": 200,
         "hypervisor_options": {"namespace_prefix": lab_vm_namespace_prefix(lab)},
     }  # fmt: skip

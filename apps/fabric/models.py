@@ -1,6 +1,7 @@
 """The fabric: clusters and the devices that route them (border gateway, RRs, nodes)."""
 
 import netaddr
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -14,12 +15,14 @@ from apps.core.validators import (
     parse_ip,
     validate_absolute_path,
     validate_asn,
+    validate_bird_path,
     validate_community,
     validate_config_description,
     validate_config_name,
     validate_host,
     validate_mac_unicast,
     validate_name_prefix,
+    validate_ssh_host_key,
     validate_username,
 )
 from workers.fabric_rules import MAX_ASN
@@ -170,7 +173,9 @@ class BirdHost(models.Model):
     ssh_host_key = models.TextField(
         "SSH host key",
         blank=True,
-        help_text="Known host key (OpenSSH public key line); empty trusts on first use.",
+        validators=[validate_ssh_host_key],
+        help_text="Pinned host key (OpenSSH public key line). Empty: refused under the strict "
+        "policy (the default); stored at first contact under tofu.",
     )
     bird_config_path = models.CharField(
         max_length=255, default="/etc/bird/bird.conf", validators=[validate_absolute_path]
@@ -200,6 +205,19 @@ class BirdHost(models.Model):
             if same.exclude(pk=self.pk).exists():
                 kind = self._meta.verbose_name
                 errors["name"] = f"This cluster already has a {kind} named {self.name}."
+
+    def clean_bird_paths(self, errors: dict) -> None:
+        prefixes = settings.FABRIC_BIRD_PATH_PREFIXES
+        for field in ("bird_config_path", "bird_socket_path"):
+            value = getattr(self, field)
+            try:
+                validate_absolute_path(value)
+            except ValidationError:
+                continue  # the field validator reports it
+            try:
+                validate_bird_path(value, prefixes)
+            except ValidationError as exc:
+                errors[field] = exc.messages[0]
 
     def clean_credentials(self, errors: dict) -> None:
         if not self.ssh_password and not self.ssh_private_key:
@@ -275,6 +293,7 @@ class RouteReflector(BirdHost):
     def clean(self) -> None:
         errors: dict = {}
         self.clean_unique_name(errors)
+        self.clean_bird_paths(errors)
         self.clean_credentials(errors)
         self.clean_underlay_address(self.peering_ip, "peering_ip", errors)
         if errors:
@@ -347,6 +366,7 @@ class Node(BirdHost):
     def clean(self) -> None:
         errors: dict = {}
         self.clean_unique_name(errors)
+        self.clean_bird_paths(errors)
         self.clean_credentials(errors)
         self.clean_underlay_address(self.underlay_ip, "underlay_ip", errors)
         self.clean_hypervisor_options(errors)
@@ -409,6 +429,13 @@ class BorderGateway(models.Model):
     username = models.CharField(max_length=32, validators=[validate_username])
     password = EncryptedTextField(blank=True)
     ssh_private_key = EncryptedTextField("SSH private key", blank=True)
+    ssh_host_key = models.TextField(
+        "SSH host key",
+        blank=True,
+        validators=[validate_ssh_host_key],
+        help_text="Pinned host key of the management SSH (OpenSSH public key line). Empty: "
+        "refused under the strict policy (the default); stored at first contact under tofu.",
+    )
     peering_ip = models.GenericIPAddressField(
         "peering IP", protocol="IPv4", help_text="The router's address in the RR sessions."
     )
@@ -418,10 +445,25 @@ class BorderGateway(models.Model):
         help_text="The router's AS; the article peers iBGP, i.e. the cluster's AS.",
     )
     bgp_group = models.CharField(
-        "BGP group", max_length=63, default="VM", validators=[validate_config_name]
+        "BGP group",
+        max_length=63,
+        blank=True,
+        validators=[validate_config_name],
+        help_text="Empty: FABRIC-<cluster>. The only group a sync of this cluster replaces.",
     )
     policy_name = models.CharField(
-        "import policy", max_length=63, default="VM", validators=[validate_config_name]
+        "import policy",
+        max_length=63,
+        blank=True,
+        validators=[validate_config_name],
+        help_text="Empty: FABRIC-<cluster>; the group's export policy is <this>-REJECT.",
+    )
+    router_objects_claimed = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Set once a sync found the group and policies absent on the router and "
+        "created them: from then on a sync may replace them. Until then a sync refuses to "
+        "touch a group or policy of that name it did not create.",
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
     created = models.DateTimeField(auto_now_add=True)
@@ -441,10 +483,33 @@ class BorderGateway(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        self.fill_default_names()
+        super().save(*args, **kwargs)
+
+    @property
+    def reject_policy_name(self) -> str:
+        """The group's export policy (reject everything): this cluster's own."""
+        return f"{self.policy_name}-REJECT"
+
+    @property
+    def router_object_names(self) -> set[str]:
+        """Names this border gateway owns on the router (group and policies)."""
+        return {self.bgp_group, self.policy_name, self.reject_policy_name}
+
+    def fill_default_names(self) -> None:
+        """Empty group or policy name: FABRIC-<cluster>."""
+        if self.cluster_id and not (self.bgp_group and self.policy_name):
+            derived = default_router_object_name(self.cluster.name)
+            self.bgp_group = self.bgp_group or derived
+            self.policy_name = self.policy_name or derived
+
     def clean(self) -> None:
         errors = {}
+        self.fill_default_names()
         if not self.password and not self.ssh_private_key:
             errors["password"] = "Give a password or an SSH private key."
+        self.clean_router_object_names(errors)
         if self.cluster_id and parse_ip(self.peering_ip) is not None:
             if RouteReflector.objects.filter(
                 cluster_id=self.cluster_id, peering_ip=self.peering_ip
@@ -456,3 +521,30 @@ class BorderGateway(models.Model):
                 errors["peering_ip"] = f"{self.peering_ip} is a node's underlay address."
         if errors:
             raise ValidationError(errors)
+
+    def clean_router_object_names(self, errors: dict) -> None:
+        """Two clusters on one router never share a group or policy name: a sync of one
+        would delete the other's."""
+        if not (self.mgmt_host and self.bgp_group and self.policy_name):
+            return
+        others = BorderGateway.objects.filter(
+            mgmt_host__iexact=self.mgmt_host, mgmt_port=self.mgmt_port
+        ).exclude(pk=self.pk)
+        wanted = {
+            "bgp_group": {self.bgp_group},
+            "policy_name": {self.policy_name, self.reject_policy_name},
+        }
+        for other in others.select_related("cluster"):
+            taken = other.router_object_names
+            for field, names in wanted.items():
+                clash = sorted(names & taken)
+                if clash and field not in errors:
+                    errors[field] = (
+                        f"{clash[0]} is used on {self.mgmt_host} by cluster {other.cluster}: "
+                        "each cluster needs its own names on a shared router."
+                    )
+
+
+def default_router_object_name(cluster_name: str) -> str:
+    """The border gateway's group and import policy name for a cluster: FABRIC-<cluster>."""
+    return f"FABRIC-{cluster_name}"[:63]

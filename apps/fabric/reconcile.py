@@ -59,6 +59,8 @@ def _apply_if_drifted(session: SSHSession, host, text: str) -> list[str]:
     result = apply_config(session, bird_paths(host), text)
     if result.started:
         return ["BIRD was not running: started with the desired bird.conf"]
+    if result.adopted_backup:
+        return [f"bird.conf was not the product's: adopted, copy kept as {result.adopted_backup}"]
     if result.changed:
         summary = _diff_summary(result.previous, text)
         return [f"bird.conf differed from the desired config: rewritten ({summary})"]

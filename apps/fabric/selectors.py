@@ -120,6 +120,7 @@ def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
         peer_asn=bgw.peer_asn,
         group=bgw.bgp_group,
         policy=bgw.policy_name,
+        reject_policy=bgw.reject_policy_name,
         neighbors=tuple(active_route_reflectors(cluster).values_list("peering_ip", flat=True)),
         networks_v4=networks_v4,
         networks_v6=networks_v6,

@@ -5,11 +5,12 @@ is safe to run again after a crash or a retry.
 """
 
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 from django.conf import settings
 
-from apps.fabric.connections import bird_paths, connect, open_session
+from apps.fabric.connections import bird_paths, connect, open_session, remember_first_host_key
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
     ANNOUNCED_VM_STATES,
@@ -25,7 +26,14 @@ from apps.jobs.locks import device_lock
 from apps.jobs.runner import JobRun, StepLog
 from workers import node_setup
 from workers.bird_remote import ApplyResult, apply_config, show_protocols, stop_bird
-from workers.errors import DeviceError, JunosVerifyFailed, NodeUnreachable
+from workers.errors import (
+    DeviceError,
+    HostKeyMismatch,
+    HostKeyUnknown,
+    JunosError,
+    JunosVerifyFailed,
+    NodeUnreachable,
+)
 from workers.junos import BgpGroupState, JunosSession, JunosTarget
 from workers.render import (
     render_border_gateway_junos,
@@ -43,6 +51,9 @@ def log_apply(step: StepLog, result: ApplyResult) -> None:
     if not result.changed and not result.started:
         step.skip("bird.conf already up to date")
         return
+    if result.adopted_backup:
+        step.log(f"bird.conf was not the product's: adopted (a valid BIRD config), its copy "
+                 f"kept as {result.adopted_backup}")  # fmt: skip
     step.log("bird.conf replaced" if result.changed else "bird.conf unchanged")
     if result.started:
         step.log("BIRD was not running: started")
@@ -160,7 +171,20 @@ def junos_target(bgw: BorderGateway) -> JunosTarget:
         password=bgw.password,
         private_key=bgw.ssh_private_key,
         timeout=settings.FABRIC_SSH_CONNECT_TIMEOUT * 3,
+        known_host_key=bgw.ssh_host_key,
+        host_key_policy=settings.FABRIC_SSH_HOST_KEY_POLICY,
+        name=bgw.name,
     )
+
+
+@contextmanager
+def junos_session(bgw: BorderGateway) -> Iterator[JunosSession]:
+    """A CLI session to the border gateway, checking its stored host key; under `tofu` the
+    first key seen is stored and reported (as for nodes and RRs)."""
+    with JunosSession(junos_target(bgw)) as junos:
+        if not bgw.ssh_host_key and junos.first_seen_host_key:
+            remember_first_host_key(bgw, "ssh_host_key", junos.first_seen_host_key)
+        yield junos
 
 
 def expected_prefix_count(cluster: Cluster) -> int:
@@ -207,7 +231,8 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
         with ExitStack() as stack:
             with run.step("bgw_load") as step:
                 stack.enter_context(device_lock("bgw", bgw.pk))
-                junos = stack.enter_context(JunosSession(junos_target(bgw)))
+                junos = stack.enter_context(junos_session(bgw))
+                refuse_foreign_objects(junos, bgw)
                 loaded = junos.load(lines)
                 diff, pending = loaded.diff, loaded.pending_confirm
                 step.log(diff or "no difference: the router already has this configuration")
@@ -221,6 +246,7 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
                     step.log(junos.commit_check().strip())
                 with run.step("bgw_commit_confirmed") as step:
                     step.log(junos.commit_confirmed(cluster.commit_confirm_minutes).strip())
+                    claim_router_objects(bgw)
             with run.step("bgw_verify") as step:
                 try:
                     state = wait_bgp_group(junos, bgw, timeout=settings.FABRIC_VERIFY_TIMEOUT)
@@ -237,6 +263,36 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
             BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.FAILED)
         raise
     BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.IN_SYNC)
+
+
+def refuse_foreign_objects(junos: JunosSession, bgw: BorderGateway) -> None:
+    """Before this cluster first writes to the router: its group and policies must not
+    exist there yet, or a sync (which replaces them whole) would delete someone else's.
+
+    Raises:
+        JunosError: one of the names is configured on the router; nothing was loaded.
+    """
+    if bgw.router_objects_claimed:
+        return
+    paths = [
+        f"protocols bgp group {bgw.bgp_group}",
+        f"policy-options policy-statement {bgw.policy_name}",
+        f"policy-options policy-statement {bgw.reject_policy_name}",
+    ]
+    found = [path for path in paths if junos.configured(path)]
+    if found:
+        raise JunosError(
+            f"the router already has {'; '.join(found)}, not created by cluster "
+            f"{bgw.cluster}: a sync would replace it. Give the border gateway other group "
+            "and policy names (or remove them from the router by hand)."
+        )
+
+
+def claim_router_objects(bgw: BorderGateway) -> None:
+    """From this commit on, the group and policies are this cluster's to replace."""
+    if not bgw.router_objects_claimed:
+        BorderGateway.objects.filter(pk=bgw.pk).update(router_objects_claimed=True)
+        bgw.router_objects_claimed = True
 
 
 def _roll_back(junos: JunosSession, minutes: int) -> str:
@@ -257,7 +313,8 @@ def border_gateway_preview(run: JobRun) -> None:
         step.log("\n".join(lines))
     with ExitStack() as stack, run.step("bgw_compare") as step:
         stack.enter_context(device_lock("bgw", bgw.pk))
-        junos = stack.enter_context(JunosSession(junos_target(bgw)))
+        junos = stack.enter_context(junos_session(bgw))
+        refuse_foreign_objects(junos, bgw)
         diff = junos.load(lines).diff
         junos.discard()
         step.log(diff or "no difference: the router already has this configuration")
@@ -326,6 +383,8 @@ def route_reflector_remove(run: JobRun) -> None:
                 stopped = stop_bird(connect(stack, rr), bird_paths(rr))
         except NodeUnreachable as exc:
             step.skip(f"{rr.name} is unreachable ({exc}); no peer accepts it any more")
+        except (HostKeyUnknown, HostKeyMismatch) as exc:  # never log in to an unknown host
+            step.skip(f"{rr.name} not contacted: {exc}; no peer accepts it any more")
         else:
             step.log(f"BIRD on {rr.name} {'stopped (birdc down)' if stopped else 'was not running'}"
                      "; its files are left in place, and no peer accepts it if it is started "

@@ -8,6 +8,7 @@ and wraps each piece of work in `run.step("name")`. Whatever happens, the Job ro
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,18 @@ logger = logging.getLogger(__name__)
 
 class Retry(Exception):  # noqa: N818 - it asks for a retry; it is not an error of the job
     """Raised by run_job for a transient failure with tries left: the task retries later."""
+
+
+_current_step: ContextVar["StepLog | None"] = ContextVar("current_step", default=None)
+
+
+def log_to_current_step(line: str) -> bool:
+    """Add `line` to the output of the step running in this context (False: none runs)."""
+    step = _current_step.get()
+    if step is None:
+        return False
+    step.log(line)
+    return True
 
 
 class StepLog:
@@ -65,6 +78,7 @@ class JobRun:
             started=timezone.now(),
         )
         recorder = StepLog(step)
+        token = _current_step.set(recorder)
         try:
             yield recorder
         except BaseException as exc:
@@ -75,6 +89,7 @@ class JobRun:
         else:
             step.state = JobStep.State.SKIPPED if recorder.skipped else JobStep.State.SUCCEEDED
         finally:
+            _current_step.reset(token)
             step.finished = timezone.now()
             step.save(update_fields=["state", "output", "finished"])
 

@@ -85,6 +85,7 @@ class BorderGatewayForm(SecretsMixin, forms.ModelForm):
             "username",
             "password",
             "ssh_private_key",
+            "ssh_host_key",
         ]
 
     def __init__(self, *args, default_asn: int | None = None, **kwargs):

@@ -1,6 +1,7 @@
 """Who may see and do what in the portal, from `apps.api.access` (the API's roles).
 
-- admin, operator: every page and every action (platform staff);
+- admin, operator: every page and every action (platform staff), except that only admins
+  add devices (cluster wizard, nodes, route reflectors): they set management access;
 - auditor (platform read-only): every page, no action (POST answers 403, no buttons);
 - tenant user: their tenants' VMs and jobs, and the actions on them; operator pages 403;
 - tenant read-only: their tenants' VMs and jobs, no action.
@@ -15,7 +16,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
-from apps.api.access import ANONYMOUS, STAFF, TENANT_USER, Access, access_for_user
+from apps.api.access import ADMIN, ANONYMOUS, STAFF, TENANT_USER, Access, access_for_user
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ACTING_ROLES = STAFF | {TENANT_USER}
@@ -36,6 +37,12 @@ class PortalRoles:
     def can_operate(self) -> bool:
         """May act on the fabric (admin, operator)."""
         return self.access.platform_role in STAFF
+
+    @property
+    def can_administer(self) -> bool:
+        """May set devices' management access: addresses, host keys, credentials, BIRD
+        paths (admin only: operators run the fabric but cannot redirect it)."""
+        return self.access.platform_role == ADMIN
 
     @property
     def has_any_role(self) -> bool:
@@ -87,6 +94,7 @@ class PortalMixin(LoginRequiredMixin):
 
     platform_only = False
     write_requires_operator = False
+    write_requires_admin = False
     form_page = False
 
     def dispatch(self, request, *args, **kwargs):
@@ -100,6 +108,11 @@ class PortalMixin(LoginRequiredMixin):
         acting = request.method not in SAFE_METHODS or self.form_page
         if acting and self.write_requires_operator and not self.roles.can_operate:
             raise PermissionDenied("Your role may look but not change anything.")
+        if acting and self.write_requires_admin and not self.roles.can_administer:
+            raise PermissionDenied(
+                "Only an administrator adds devices: they give its management access "
+                "(address, host key, credentials, BIRD paths)."
+            )
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):

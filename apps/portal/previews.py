@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import netaddr
 
 from apps.core.validators import parse_community
+from apps.fabric.models import default_router_object_name
 from workers.render import (
     BgpPeer,
     BorderGatewayConfig,
@@ -39,12 +40,15 @@ def border_gateway_preview(
     networks: Iterable[str],
 ) -> BorderGatewayConfig:
     networks_v4, networks_v6 = split_networks(networks)
+    group = group or default_router_object_name(cluster)
+    policy = policy or default_router_object_name(cluster)
     return BorderGatewayConfig(
         cluster=cluster,
         asn=asn,
         peer_asn=peer_asn,
         group=group,
         policy=policy,
+        reject_policy=f"{policy}-REJECT",
         neighbors=tuple(route_reflector_ips),
         networks_v4=networks_v4,
         networks_v6=networks_v6,

@@ -219,6 +219,8 @@ class ClusterProvisionView(OperatorPageMixin, View):
 class ClusterWizardView(OperatorPageMixin, TemplateView):
     """/clusters/new/<step>/: one step of the wizard; the review creates the cluster."""
 
+    write_requires_admin = True
+
     form_page = True
 
     def get_template_names(self):
@@ -424,6 +426,8 @@ class ClusterChildFormView(OperatorPageMixin, TemplateView):
 class NodeCreateView(ClusterChildFormView):
     """Add a node: queues `node_add`, whose `rr_apply_config` steps regenerate every RR."""
 
+    write_requires_admin = True
+
     template_name = "portal/node_form.html"
     form_class = NodeForm
 
@@ -433,6 +437,7 @@ class NodeCreateView(ClusterChildFormView):
 
 
 class RouteReflectorCreateView(ClusterChildFormView):
+    write_requires_admin = True
     """Add an RR and queue the cluster's provisioning, which configures it and adds it to
     the border gateway's neighbors."""
 

@@ -22,6 +22,7 @@ class ResourceTests:
     readers = ALL_READERS
     forbidden_readers: tuple = ()
     writer = "operator"
+    creator: str | None = None  # who creates (default: the writer)
     forbidden_writers = ("auditor", "alice")
     outsider: str | None = None  # a principal of tenant B: A's object answers 404
     can_create = can_update = can_delete = True
@@ -101,7 +102,8 @@ class ResourceTests:
         if not self.can_create:
             assert world.client(self.writer).post(self.path, {}, format="json").status_code == 405
             return
-        response = world.client(self.writer).post(self.path, self.payload(world), format="json")
+        creator = world.client(self.creator or self.writer)
+        response = creator.post(self.path, self.payload(world), format="json")
         assert response.status_code == self.create_status, response.content[:1000]
         body = response.json()
         assert body["id"]
@@ -113,7 +115,7 @@ class ResourceTests:
         if not self.can_create:
             pytest.skip("read-only resource")
         payload, field = self.bad_payload(world)
-        response = world.client(self.writer).post(self.path, payload, format="json")
+        response = world.client(self.creator or self.writer).post(self.path, payload, format="json")
         assert_error(response, 400, "validation_error", field)
 
     def test_roles_that_may_not_write_get_403(self, world):

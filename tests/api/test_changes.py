@@ -72,7 +72,7 @@ def test_a_session_write_records_the_user_and_no_key(world):
 
 
 def test_worker_writes_are_system_and_update_fields_saves_are_recorded(world):
-    node = make_node(cluster=world.cluster)
+    node = make_node(cluster=world.cluster, ssh_host_key="")  # not contacted yet
     node.ssh_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstSeenKey"
     node.save(update_fields=["ssh_host_key"])  # what a worker does on first contact
     rows = listed(world.client("operator"), object_type="fabric.node", object_id=node.pk)

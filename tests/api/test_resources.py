@@ -115,6 +115,7 @@ class TestClusters(ResourceTests):
 
 class TestBorderGateways(ResourceTests):
     path = "/api/v1/border-gateways/"
+    creator = "admin"  # devices come with their management access: admins only
     readers, forbidden_readers = STAFF_ONLY["readers"], STAFF_ONLY["forbidden_readers"]
     can_delete = False
     hidden_fields = ("password", "ssh_private_key")
@@ -136,6 +137,7 @@ class TestBorderGateways(ResourceTests):
 
 class TestRouteReflectors(ResourceTests):
     path = "/api/v1/route-reflectors/"
+    creator = "admin"  # devices come with their management access: admins only
     readers, forbidden_readers = STAFF_ONLY["readers"], STAFF_ONLY["forbidden_readers"]
     delete_status = 202
     hidden_fields = ("ssh_password", "ssh_private_key")
@@ -203,6 +205,7 @@ class TestRouteReflectors(ResourceTests):
 
 class TestNodes(ResourceTests):
     path = "/api/v1/nodes/"
+    creator = "admin"  # devices come with their management access: admins only
     readers, forbidden_readers = STAFF_ONLY["readers"], STAFF_ONLY["forbidden_readers"]
     create_status = delete_status = 202
     hidden_fields = ("ssh_password", "ssh_private_key")

@@ -49,10 +49,10 @@ def htmx_is_loaded(page) -> bool:
 
 
 @pytest.mark.lab
-def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
+def test_admin_creates_a_cluster_with_the_wizard_and_adds_a_node(
     live_server, page, lab, celery_worker_process
 ):
-    user("ops", "operator")
+    user("ops", "admin")  # only admins add devices (their management access comes with them)
     login(page, live_server, "ops")
     assert page.url.endswith("/dashboard/") and htmx_is_loaded(page)
     page.click("#new-cluster")
@@ -67,6 +67,7 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
     page.fill("#id_bgw-mgmt_port", str(lab.junos_port))
     page.fill("#id_bgw-username", lab.junos_username)
     page.fill("#id_bgw-password", lab.junos_password)
+    page.fill("#id_bgw-ssh_host_key", lab.junos_host_key)
     # a group of its own: other tests on this session's lab leave their groups committed
     page.fill("#id_bgw-bgp_group", "PORTAL")
     page.fill("#id_bgw-policy_name", "PORTAL")
@@ -78,6 +79,7 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
     page.fill("#id_rr-name", "rr1")
     page.fill("#id_rr-peering_ip", rr.address)
     page.fill("#id_rr-ssh_private_key", lab.ssh_private_key)
+    page.fill("#id_rr-ssh_host_key", lab.host_key("rr1"))
     page.fill("#id_rr-bird_config_path", rr.bird_conf)
     page.fill("#id_rr-bird_socket_path", rr.bird_socket)
     page.click("button:has-text('Next')")
@@ -131,6 +133,7 @@ def test_operator_creates_a_cluster_with_the_wizard_and_adds_a_node(
     page.fill("#id_memory_mb", "16384")
     page.fill("#id_disk_gb", "200")
     page.fill("#id_ssh_private_key", lab.ssh_private_key)
+    page.fill("#id_ssh_host_key", lab.host_key("node1"))
     page.fill("#id_bird_config_path", node_host.bird_conf)
     page.fill("#id_bird_socket_path", node_host.bird_socket)
     page.click("button:has-text('Add the node')")
@@ -286,8 +289,8 @@ def test_bad_forms_show_their_errors_inline(live_server, page):
     assert VirtualMachine.objects.count() == 1 and not Job.objects.exists()
     logout(page)
 
-    user("ops", "operator")
-    login(page, live_server, "ops")
+    user("root", "admin")  # the wizard adds devices: admins only
+    login(page, live_server, "root")
     page.goto(f"{live_server.url}/clusters/new/bgp/")
     page.fill("#id_cluster-name", "fra1")  # taken
     page.fill("#id_cluster-bgp_asn", "4294967296")

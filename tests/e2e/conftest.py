@@ -97,7 +97,11 @@ def run_inline(kind: str, target, workflow) -> Job:
 
 def lab_session(lab, name: str) -> SSHSession:
     host = lab.hosts[name]
-    return SSHSession(SSHTarget(host=host.address, private_key=lab.ssh_private_key))
+    return SSHSession(
+        SSHTarget(
+            host=host.address, private_key=lab.ssh_private_key, known_host_key=lab.host_key(name)
+        )
+    )
 
 
 def _provision(lab) -> Cluster:

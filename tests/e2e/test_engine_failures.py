@@ -14,10 +14,11 @@ from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.connections import bird_paths
 from apps.fabric.lab_records import lab_vm_namespace_prefix
-from apps.fabric.models import Cluster, Node, RouteReflector
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.workflows import (
     border_gateway_preview,
     border_gateway_sync,
+    junos_target,
 )
 from apps.ipam.models import IPAddress, Network
 from apps.jobs.models import Job
@@ -26,6 +27,7 @@ from apps.jobs.services import job_create
 from tests.conftest import wait_for
 from tests.e2e.conftest import (
     assert_succeeded,
+    birdc,
     build_cluster,
     junos_committed,
     junos_events,
@@ -64,7 +66,7 @@ def test_invalid_config_never_reaches_bird_and_the_old_one_keeps_running(lab, mo
             apply_config(session, paths, broken)  # refused by bird -p on the host
 
         assert session.read_file(paths.config) == working
-        assert session.run(f"ls -a {rr.dir}").stdout.count("fabric-new") == 0
+        assert session.run(f"ls -a {rr.bird_dir}").stdout.count("fabric-new") == 0
         assert show_protocols(session, paths) == running_before
 
 
@@ -76,7 +78,8 @@ def test_unreachable_node_is_retried_then_the_vm_fails_and_its_ip_is_released(
     Node.objects.create(
         cluster=cluster, name="ghost", underlay_ip=spare_address(lab, 99), ssh_port=2,
         hypervisor="netns",
-        ssh_private_key=lab.ssh_private_key, vcpus=8, memory_mb=16384, disk_gb=200,
+        ssh_private_key=lab.ssh_private_key, ssh_host_key=lab.host_key("node1"),
+        vcpus=8, memory_mb=16384, disk_gb=200,
         state=Node.State.READY,
     )  # fmt: skip
     vm = vm_order(tenant=make_tenant(), plan=make_plan(), cluster=cluster, name="doomed")
@@ -180,6 +183,74 @@ def test_failed_verification_rolls_back_instead_of_confirming(lab, ready_cluster
     assert new_events[-3:-1] == ["commit_confirmed", "rollback"]
     assert new_events[-1] in ("commit", "confirmed") and "auto_rollback" not in new_events
     assert junos_committed(lab) == before
+
+
+def test_verification_fails_and_rolls_back_when_one_rr_sends_half_its_routes(lab, ready_cluster):
+    """A real router repeats the prefix counters in a summary after the group: counting
+    them twice would let a group missing half of one RR's routes pass."""
+    bgw = ready_cluster.border_gateway
+    tenant, plan = make_tenant(), make_plan()
+    addresses = []
+    for name in ("half-a", "half-b"):
+        vm = vm_order(tenant=tenant, plan=plan, cluster=ready_cluster, name=name)
+        assert_succeeded(run_job_of(vm, "vm_create", vm_create))
+        addresses.append(vm.ip_addresses.get().address)
+    rr2 = lab.hosts["rr2"]
+    conf = Path(rr2.bird_conf).read_text()
+    head = "filter ibgp_policy_out_v4 {\n"
+    assert head in conf
+    Path(rr2.bird_conf).write_text(  # rr2 now exports one of its two routes
+        conf.replace(head, f"{head}  if net = {addresses[1]}/32 then reject;\n", 1)
+    )
+    assert "Reconfigured" in birdc(lab, "rr2", "configure")
+    wait_for(lambda: "Accepted prefixes:            3" in junos_show_group(lab), timeout=20,
+             message="the core still has both routes from rr2")  # fmt: skip
+    Network.objects.create(cluster=ready_cluster, prefix="192.0.2.0/24")  # a change to commit
+    before, events_before = junos_committed(lab), len(junos_events(lab))
+
+    job = run_inline("border_gateway_sync", bgw, border_gateway_sync)
+
+    assert job.state == "failed", "3 of 4 routes passed the verification"
+    assert job.error.startswith("step bgw_verify failed: JunosVerifyFailed")
+    verify = job.steps.get(name="bgw_verify").output
+    assert "4 accepted prefixes" in verify and "3 accepted" in verify
+    assert "rolled back now" in verify
+    new_events = junos_events(lab)[events_before:]
+    assert new_events[-3:-1] == ["commit_confirmed", "rollback"]
+    assert junos_committed(lab) == before
+
+
+def test_a_first_sync_never_replaces_a_group_it_did_not_create(lab, ready_cluster):
+    bgw = ready_cluster.border_gateway
+    production = ["set protocols bgp group PROD peer-as 64999",
+                  "set protocols bgp group PROD neighbor 192.0.2.77"]  # fmt: skip
+    with JunosSession(junos_target(bgw)) as junos:
+        junos.load(production)
+        junos.confirm()
+    BorderGateway.objects.filter(pk=bgw.pk).update(
+        bgp_group="PROD", router_objects_claimed=False
+    )  # an operator names an existing production group
+    before = junos_committed(lab)
+
+    job = run_inline("border_gateway_sync", bgw, border_gateway_sync)
+
+    assert job.state == "failed"
+    assert job.error.startswith("step bgw_load failed: JunosError")
+    assert "protocols bgp group PROD" in job.error and "not created by cluster" in job.error
+    assert junos_committed(lab) == before
+    assert set(production) <= set(junos_committed(lab))
+
+
+def run_job_of(target, kind: str, workflow) -> Job:
+    job = Job.objects.get(target_id=target.pk, kind=kind)
+    run_job(job.pk, workflow)
+    job.refresh_from_db()
+    return job
+
+
+def junos_show_group(lab) -> str:
+    with JunosSession(junos_target(BorderGateway.objects.get())) as junos:
+        return junos.bgp_group(BorderGateway.objects.get().bgp_group).raw
 
 
 def test_rerun_of_a_half_done_vm_create_completes_without_duplicates(

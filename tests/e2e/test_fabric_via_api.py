@@ -58,18 +58,18 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
     pool = {"network": network["id"], "name": "main", "first_address": "203.0.113.10",
             "last_address": "203.0.113.50"}  # fmt: skip
     api.post("/pools/", pool)
-    bgw = api.post("/border-gateways/", {
+    bgw = api.admin.post("/border-gateways/", {
         "cluster": cluster["id"], "name": "mx1", "mgmt_host": "127.0.0.1",
         "mgmt_port": lab.junos_port, "username": lab.junos_username,
         "password": lab.junos_password, "peering_ip": lab.core.address, "peer_asn": lab.asn,
-        "bgp_group": "VMAPI", "policy_name": "VMAPI",
+        "bgp_group": "VMAPI", "policy_name": "VMAPI", "ssh_host_key": lab.junos_host_key,
     })  # fmt: skip
     assert "password" not in bgw
     for rr in lab.by_role("rr"):
-        api.post("/route-reflectors/", {
+        api.admin.post("/route-reflectors/", {
             "cluster": cluster["id"], "name": rr.name, "peering_ip": rr.address,
             "ssh_private_key": lab.ssh_private_key, "bird_config_path": rr.bird_conf,
-            "bird_socket_path": rr.bird_socket,
+            "bird_socket_path": rr.bird_socket, "ssh_host_key": lab.host_key(rr.name),
         })  # fmt: skip
     started = api.post(f"/clusters/{cluster['id']}/provision/", expect=202)
     api.succeeded(started["job"])
@@ -82,10 +82,11 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
     # 2. two nodes; every node<->RR and RR<->core session is Established
     def add_node(name: str) -> dict:
         host = lab.hosts[name]
-        node = api.post("/nodes/", {
+        node = api.admin.post("/nodes/", {
             "cluster": cluster["id"], "name": name, "underlay_ip": host.address,
             "hypervisor": "netns", "ssh_private_key": lab.ssh_private_key,
-            "bird_config_path": host.bird_conf, "bird_socket_path": host.bird_socket,
+            "ssh_host_key": lab.host_key(name), "bird_config_path": host.bird_conf,
+            "bird_socket_path": host.bird_socket,
             "vcpus": 8, "memory_mb": 16384, "disk_gb": 200,
             "hypervisor_options": {"namespace_prefix": lab_vm_namespace_prefix(lab)},
         }, expect=202)  # fmt: skip
@@ -170,7 +171,7 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
     assert junos_state(lab)[0] == committed_before
 
     # ... and when verification fails after `commit confirmed`, it is rolled back, not confirmed
-    api.post("/route-reflectors/", {"cluster": cluster["id"], "name": "phantom",
+    api.admin.post("/route-reflectors/", {"cluster": cluster["id"], "name": "phantom",
                                     "peering_ip": spare_address(lab, 9),
                                     "ssh_private_key": lab.ssh_private_key})  # fmt: skip
     unverified = api.wait_job(api.post(f"/border-gateways/{bgw['id']}/sync/", expect=202)["job"])

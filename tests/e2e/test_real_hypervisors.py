@@ -76,7 +76,8 @@ def add_hypervisor_node(lab, cluster: Cluster, name: str, hypervisor: str, **fie
         **{
             "cluster": cluster, "name": name, "underlay_ip": host.address,
             "hypervisor": hypervisor, "ssh_private_key": lab.ssh_private_key,
-            "bird_config_path": host.bird_conf, "bird_socket_path": host.bird_socket,
+            "ssh_host_key": lab.host_key(name), "bird_config_path": host.bird_conf,
+            "bird_socket_path": host.bird_socket,
             "vcpus": 2, "memory_mb": 1024, "disk_gb": 10, **options, **fields,
         }
     )  # fmt: skip

@@ -80,7 +80,7 @@ def walk(client, *steps):
 def test_wizard_walks_bgp_rr_networks_review_then_creates_and_provisions(
     world, django_capture_on_commit_callbacks
 ):
-    client = world.client("operator")
+    client = world.client("admin")
     assert client.get("/clusters/new/bgp/").status_code == 200
     # Steps must be taken in order.
     assert client.get("/clusters/new/networks/")["Location"] == "/clusters/new/bgp/"
@@ -103,7 +103,7 @@ def test_wizard_walks_bgp_rr_networks_review_then_creates_and_provisions(
     cluster = Cluster.objects.get(name="ams1")
     job = Job.objects.get(kind="cluster_provision", target_id=cluster.pk)
     assert created["Location"] == f"/jobs/{job.pk}/"
-    assert cluster.state == "provisioning" and job.created_by == world.users["operator"]
+    assert cluster.state == "provisioning" and job.created_by == world.users["admin"]
     bgw = BorderGateway.objects.get(cluster=cluster)
     rr = RouteReflector.objects.get(cluster=cluster)
     assert bgw.peer_asn == 65010 and bgw.password == "s3cret-junos"
@@ -123,7 +123,7 @@ def test_wizard_walks_bgp_rr_networks_review_then_creates_and_provisions(
 
 
 def test_wizard_step_errors_are_inline_and_the_step_repeats(world):
-    client = world.client("operator")
+    client = world.client("admin")
     bad = {**BGP_STEP, "cluster-bgp_asn": "4294967296", "cluster-bgp_community": "65010"}
     response = client.post("/clusters/new/bgp/", bad)
     assert response.status_code == 400
@@ -138,7 +138,7 @@ def test_wizard_step_errors_are_inline_and_the_step_repeats(world):
 
 
 def test_wizard_cross_record_rules_are_reported_on_their_step(world):
-    client = world.client("operator")
+    client = world.client("admin")
     walk(client, ("bgp", BGP_STEP))
     no_key = {**RR_STEP, "rr-ssh_private_key": ""}
     response = client.post("/clusters/new/route-reflector/", no_key)
@@ -168,7 +168,7 @@ def test_wizard_cross_record_rules_are_reported_on_their_step(world):
 
 
 def test_wizard_review_sends_back_to_a_step_that_no_longer_validates(world):
-    client = world.client("operator")
+    client = world.client("admin")
     walk(client, ("bgp", BGP_STEP), ("route-reflector", RR_STEP), ("networks", NETWORKS_STEP))
     Cluster.objects.create(name="ams1", bgp_asn=65010, bgp_community="65010:100")  # meanwhile
     assert client.get("/clusters/new/review/")["Location"] == "/clusters/new/bgp/"
@@ -179,7 +179,7 @@ def test_wizard_review_sends_back_to_a_step_that_no_longer_validates(world):
 
 
 def test_wizard_cancel_forgets_everything(world):
-    client = world.client("operator")
+    client = world.client("admin")
     walk(client, ("bgp", BGP_STEP))
     assert client.post("/clusters/new/cancel/")["Location"] == "/clusters/"
     assert SESSION_KEY not in client.session
@@ -204,7 +204,7 @@ NODE = {
 
 
 def test_add_node_leads_to_its_node_add_job(world, django_capture_on_commit_callbacks):
-    client = world.client("operator")
+    client = world.client("admin")
     with django_capture_on_commit_callbacks() as queued:
         response = client.post(f"/clusters/{world.cluster.pk}/nodes/new/", NODE)
     node = Node.objects.get(name="hv2")
@@ -214,7 +214,7 @@ def test_add_node_leads_to_its_node_add_job(world, django_capture_on_commit_call
 
 
 def test_add_node_errors(world):
-    client = world.client("operator")
+    client = world.client("admin")
     taken = client.post(f"/clusters/{world.cluster.pk}/nodes/new/", {**NODE, "name": "hv1"})
     assert "already has a node named hv1" in errors_of(taken, "name")
     clash = client.post(
@@ -238,7 +238,7 @@ def test_provision_again_without_route_reflector_says_why(world):
 
 
 def test_add_route_reflector_queues_provisioning(world):
-    client = world.client("operator")
+    client = world.client("admin")
     data = {k.removeprefix("rr-"): v for k, v in RR_STEP.items()}
     response = client.post(f"/clusters/{world.cluster.pk}/route-reflectors/new/", data)
     job = Job.objects.get(kind="cluster_provision", target_id=world.cluster.pk)
@@ -336,7 +336,9 @@ def test_rr_page_shows_desired_config_and_last_applies(world):
 def test_border_gateway_dry_run_then_apply(world):
     client = world.client("operator")
     page = client.get(f"/border-gateways/{world.bgw.pk}/").content.decode()
-    assert "No dry run yet" in page and "set protocols bgp group VM neighbor 10.2.0.1" in page
+    assert (
+        "No dry run yet" in page and "set protocols bgp group FABRIC-fra1 neighbor 10.2.0.1" in page
+    )
 
     response = client.post(f"/border-gateways/{world.bgw.pk}/dry-run/", HTTP_HX_REQUEST="true")
     job = Job.objects.get(kind="border_gateway_preview")

@@ -41,9 +41,12 @@ class TestClusterDetail(PageTests):
 
 
 class TestClusterWizard(PageTests):
-    readers = OPERATORS
-    forbidden = ("auditor", *TENANTS_AND_NOBODY)
-    writers = OPERATORS
+    """Only admins add devices (the wizard creates a border gateway and an RR): operators
+    run the fabric but cannot set where and how the workers log in."""
+
+    readers = ("admin",)
+    forbidden = ("operator", "auditor", *TENANTS_AND_NOBODY)
+    writers = ("admin",)
 
     def url(self, world):
         return "/clusters/new/bgp/"
@@ -75,9 +78,9 @@ class TestNodeUndrain(TestNodeDetail):
 
 
 class TestNodeCreate(PageTests):
-    readers = OPERATORS
-    forbidden = ("auditor", *TENANTS_AND_NOBODY)
-    writers = OPERATORS
+    readers = ("admin",)
+    forbidden = ("operator", "auditor", *TENANTS_AND_NOBODY)
+    writers = ("admin",)
 
     def url(self, world):
         return f"/clusters/{world.cluster.pk}/nodes/new/"

@@ -1,5 +1,7 @@
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
+from apps.api.access import ADMIN, get_access
 from apps.api.serializers import CreateOnlyFieldsMixin, with_job_link
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 
@@ -21,6 +23,36 @@ class ClusterSerializer(serializers.ModelSerializer):
 ClusterStartedSerializer = with_job_link(ClusterSerializer)
 
 
+# Where and how the workers log in, and where they write as root: admins only. Operators
+# run the fabric (provision, sync, drain, remove, describe) but cannot redirect it.
+BIRD_HOST_MANAGEMENT_FIELDS = [
+    "ssh_host", "ssh_port", "ssh_username", "ssh_password", "ssh_private_key", "ssh_host_key",
+    "bird_config_path", "bird_socket_path",
+]  # fmt: skip
+BORDER_GATEWAY_MANAGEMENT_FIELDS = [
+    "mgmt_host", "mgmt_port", "username", "password", "ssh_private_key", "ssh_host_key",
+]  # fmt: skip
+
+
+class AdminOnlyManagementMixin:
+    """Only an admin creates a device (its management access comes with it) or changes
+    one of `Meta.admin_only_fields`: others get 403 on create, a field error on update."""
+
+    def validate(self, attrs):
+        request = self.context.get("request")
+        if request is not None and get_access(request).platform_role != ADMIN:
+            if self.instance is None:
+                raise PermissionDenied(
+                    "Only an administrator adds devices: they give its management access."
+                )
+            given = [name for name in self.Meta.admin_only_fields if name in self.initial_data]
+            if given:
+                raise serializers.ValidationError(
+                    {name: "Only an administrator can change management access." for name in given}
+                )
+        return super().validate(attrs)
+
+
 BIRD_HOST_FIELDS = [
     "id", "cluster", "name", "description", "ssh_host", "ssh_port", "ssh_username",
     "ssh_password", "ssh_private_key", "ssh_host_key", "bird_config_path", "bird_socket_path",
@@ -28,7 +60,7 @@ BIRD_HOST_FIELDS = [
 ]  # fmt: skip
 
 
-class NodeSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
+class NodeSerializer(AdminOnlyManagementMixin, CreateOnlyFieldsMixin, serializers.ModelSerializer):
     """A hypervisor node. SSH credentials are write-only: never shown back."""
 
     class Meta:
@@ -39,6 +71,7 @@ class NodeSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = ["state", "created", "facts"]
         create_only_fields = ["cluster", "underlay_ip", "hypervisor"]
+        admin_only_fields = BIRD_HOST_MANAGEMENT_FIELDS
         extra_kwargs = {"ssh_password": CREDENTIALS, "ssh_private_key": CREDENTIALS}
         validators = []
 
@@ -46,7 +79,9 @@ class NodeSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
 NodeStartedSerializer = with_job_link(NodeSerializer)
 
 
-class RouteReflectorSerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
+class RouteReflectorSerializer(
+    AdminOnlyManagementMixin, CreateOnlyFieldsMixin, serializers.ModelSerializer
+):
     """A route reflector. SSH credentials are write-only: never shown back."""
 
     class Meta:
@@ -54,6 +89,7 @@ class RouteReflectorSerializer(CreateOnlyFieldsMixin, serializers.ModelSerialize
         fields = [*BIRD_HOST_FIELDS, "peering_ip"]
         read_only_fields = ["state", "created"]
         create_only_fields = ["cluster", "peering_ip"]
+        admin_only_fields = BIRD_HOST_MANAGEMENT_FIELDS
         extra_kwargs = {"ssh_password": CREDENTIALS, "ssh_private_key": CREDENTIALS}
         validators = []
 
@@ -61,18 +97,21 @@ class RouteReflectorSerializer(CreateOnlyFieldsMixin, serializers.ModelSerialize
 RouteReflectorStartedSerializer = with_job_link(RouteReflectorSerializer)
 
 
-class BorderGatewaySerializer(CreateOnlyFieldsMixin, serializers.ModelSerializer):
+class BorderGatewaySerializer(
+    AdminOnlyManagementMixin, CreateOnlyFieldsMixin, serializers.ModelSerializer
+):
     """The cluster's Juniper MX. Password and key are write-only: never shown back."""
 
     class Meta:
         model = BorderGateway
         fields = [
             "id", "cluster", "name", "platform", "mgmt_host", "mgmt_port", "username",
-            "password", "ssh_private_key", "peering_ip", "peer_asn", "bgp_group",
+            "password", "ssh_private_key", "ssh_host_key", "peering_ip", "peer_asn", "bgp_group",
             "policy_name", "state", "created",
         ]  # fmt: skip
         read_only_fields = ["state", "created"]
         create_only_fields = ["cluster"]
+        admin_only_fields = BORDER_GATEWAY_MANAGEMENT_FIELDS
         extra_kwargs = {"password": CREDENTIALS, "ssh_private_key": CREDENTIALS}
         validators = []
 
