@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: start PostgreSQL and Redis like the test command, then run each benchmark
-# (or the ones named: bash bench/run.sh rr_config ip_allocation). Each prints a table.
+# (or the ones named: bash bench/run.sh rr_config ip_allocation; the lab ones, as root:
+# order_to_route node_add isolation). Each prints a table.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT"
 ensure_debian_packages redis-server:redis-server redis-cli:redis-tools bird:bird2 \
-  /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping
+  /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3
 ensure_postgres_binaries
 ensure_venv requirements-dev.txt
 

@@ -263,6 +263,15 @@ FABRIC_TASK_QUEUE = env_str("FABRIC_TASK_QUEUE", "celery")
 FABRIC_REQUEUE_AFTER_SECONDS = env_int("FABRIC_REQUEUE_AFTER_SECONDS", 600)
 # libvirt domain type: "kvm" on real hosts, "qemu" (software emulation) without VT-x/AMD-V.
 FABRIC_LIBVIRT_DOMAIN_TYPE = env_str("FABRIC_LIBVIRT_DOMAIN_TYPE", "kvm")
+# Prefixes guests may never reach, besides what the database and the nodes tell (every
+# node, RR and border-gateway address, each node's connected non-guest prefixes): e.g. a
+# routed management network. Comma-separated IPv4/IPv6 prefixes.
+FABRIC_PROTECTED_PREFIXES = env_list("FABRIC_PROTECTED_PREFIXES", [])
+for _prefix in FABRIC_PROTECTED_PREFIXES:
+    try:
+        ipaddress.ip_network(_prefix, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"FABRIC_PROTECTED_PREFIXES: {_exc}") from None
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,10 @@
   busybox-static initramfs. Its /init loads the virtio modules, reads `fabric.ip=`,
   `fabric.gw=` (and `fabric.ip6=`, `fabric.gw6=`, `fabric.name=`) from /proc/cmdline — the
   libvirt driver puts them there — sets the /32 and `default via GW dev eth0 onlink`.
+  When the guest has a virtio disk (`/dev/vda`), /init mounts it on /data.
+- **QEMU disk** (`disk.qcow2`): a small ext4 filesystem (`mke2fs -d`, nothing mounted on
+  the build host) holding `/fabric-image`; the lab catalog attaches it as the guest's disk,
+  so every VM gets a qcow2 overlay of it (its own writes, the plan's size).
 - **LXD**: a busybox rootfs + `metadata.yaml` (a split image for `lxc image import`). LXD's
   routed NIC gives the container its address and default route before /sbin/init runs.
 
@@ -14,6 +18,10 @@ MAC, address, kernel, boot id) to /www/index.html, serves it with busybox httpd 
 and prints `fabric-guest: ready` on the console, which is what the drivers wait for.
 Whoever fetches http://VM_IP/ learns who answered: the node's vnet has the cluster gateway
 MAC, the guest's eth0 its own (02:fa:...), and a QEMU guest has a boot id of its own.
+
+**Lab only**: the QEMU initramfs has a CGI, `http://VM_IP/cgi-bin/run`, that runs the POSTed
+body with `sh` and answers its output and `exit=N` (the tests' way to act inside a QEMU
+guest, as `lxc exec` is for containers). It is part of this lab image, never of the product.
 
 A third artifact, `initrd-noboot.img`, is a guest that never comes up (its /init hangs
 before the network): the boot-timeout failure path.
@@ -40,8 +48,10 @@ READY_MARKER = "fabric-guest: ready"
 LXD_ALIAS = "fabric-lab-busybox"
 VIRTIO_MODULES = [
     "virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
-    "failover", "net_failover", "virtio_net",
+    "failover", "net_failover", "virtio_net", "virtio_blk",
 ]  # fmt: skip
+DISK_SIZE = "1G"  # the lab disk's filesystem: the smallest plan (1 GiB) holds it
+DISK_STAMP = "fabric lab disk image\n"
 
 GUEST_UP = f"""\
 #!/bin/sh
@@ -84,8 +94,24 @@ if [ -n "$ip6" ]; then
   ip -6 addr add "$ip6/128" dev eth0 nodad
   [ -n "$gw6" ] && ip -6 route add default via "$gw6" dev eth0
 fi
+if grep -qx 0x0002 /sys/bus/virtio/devices/*/device 2>/dev/null; then  # a virtio disk
+  i=0
+  while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  mkdir -p /data
+  mount -t ext4 /dev/vda /data || echo "fabric-guest: /dev/vda not mounted" >/dev/console
+fi
 /bin/fabric-guest-up
 while :; do sleep 3600; done
+"""
+
+# Lab only (see the module docstring): run the request body as a shell script.
+GUEST_RUN_CGI = """\
+#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+script=$(head -c "${CONTENT_LENGTH:-0}")
+sh -c "$script" 2>&1
+echo "exit=$?"
 """
 
 NOBOOT_INIT = """\
@@ -104,8 +130,9 @@ LXD_INITTAB = """\
 LXD_RCS = """\
 #!/bin/sh
 # Fabric lab guest (LXD): the routed NIC already carries the address and default route.
-mount -t proc proc /proc 2>/dev/null
-mount -t sysfs sysfs /sys 2>/dev/null
+# LXC has mounted /proc, /sys and the container's cgroups (/sys/fs/cgroup) already
+grep -q " /proc " /proc/mounts 2>/dev/null || mount -t proc proc /proc
+grep -q " /sys " /proc/mounts || mount -t sysfs sysfs /sys
 ip link set lo up
 /bin/fabric-guest-up
 """
@@ -120,11 +147,11 @@ properties:
 templates: {{}}
 """
 
-RECIPE = hashlib.sha256(
-    "\n".join(
-        [GUEST_UP, QEMU_INIT, NOBOOT_INIT, LXD_INITTAB, LXD_RCS, LXD_METADATA, KERNEL_METAPACKAGE]
-    ).encode()
-).hexdigest()[:16]
+RECIPE_PARTS = [
+    GUEST_UP, QEMU_INIT, GUEST_RUN_CGI, NOBOOT_INIT, LXD_INITTAB, LXD_RCS, LXD_METADATA,
+    KERNEL_METAPACKAGE, DISK_SIZE, DISK_STAMP,
+]  # fmt: skip
+RECIPE = hashlib.sha256("\n".join(RECIPE_PARTS).encode()).hexdigest()[:16]
 
 
 class ImageBuildError(Exception):
@@ -142,13 +169,15 @@ class LabImages:
     kernel: str
     initrd: str
     noboot_initrd: str
+    disk: str
     lxd_metadata: str
     lxd_rootfs: str
     lxd_alias: str = LXD_ALIAS
     ready_marker: str = READY_MARKER
 
     def exists(self) -> bool:
-        paths = [self.kernel, self.initrd, self.noboot_initrd, self.lxd_metadata, self.lxd_rootfs]
+        paths = [self.kernel, self.initrd, self.noboot_initrd, self.disk, self.lxd_metadata,
+                 self.lxd_rootfs]  # fmt: skip
         return all(Path(path).is_file() for path in paths)
 
 
@@ -231,6 +260,21 @@ def _busybox_tree(root: Path, busybox: Path) -> None:
     _write(root / "etc/group", "root:x:0:\n")
 
 
+def _disk_image(work: Path, output: Path) -> None:
+    """An ext4 filesystem holding /fabric-image, as a qcow2 file (written atomically).
+
+    `mke2fs -d` fills the filesystem from a directory: nothing is mounted on this machine.
+    """
+    tree = work / "disk"
+    _write(tree / "fabric-image", DISK_STAMP)
+    raw = work / "disk.raw"
+    _run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "fabric-lab", "-E", "root_owner=0:0",
+          "-d", str(tree), str(raw), DISK_SIZE])  # fmt: skip
+    temp = output.with_suffix(".tmp")
+    _run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(temp)])
+    temp.replace(output)
+
+
 def build(directory: Path | str = DEFAULT_DIR, *, force: bool = False) -> LabImages:
     """Build the lab images into `directory`, or reuse the ones already built there.
 
@@ -240,9 +284,11 @@ def build(directory: Path | str = DEFAULT_DIR, *, force: bool = False) -> LabIma
     directory = Path(directory)
     manifest = directory / "manifest.json"
     if manifest.exists() and not force:
-        images = LabImages(**json.loads(manifest.read_text()))
-        if images.recipe == RECIPE and images.exists():
-            return images
+        recorded = json.loads(manifest.read_text())
+        if recorded.get("recipe") == RECIPE:  # an older recipe may lack some fields
+            images = LabImages(**recorded)
+            if images.exists():
+                return images
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as temp:
@@ -264,6 +310,7 @@ def build(directory: Path | str = DEFAULT_DIR, *, force: bool = False) -> LabIma
                 raise ImageBuildError(f"{kernel_package} has no module {module}.ko")
             shutil.copy2(found[0], initramfs / "lib/modules")
         _write(initramfs / "init", QEMU_INIT, 0o755)
+        _write(initramfs / "www/cgi-bin/run", GUEST_RUN_CGI, 0o755)
         noboot = work / "noboot"
         (noboot / "bin").mkdir(parents=True)
         (noboot / "dev").mkdir()
@@ -287,6 +334,7 @@ def build(directory: Path | str = DEFAULT_DIR, *, force: bool = False) -> LabIma
             busybox_package=f"busybox-static {busybox_version}",
             kernel=str(directory / "vmlinuz"), initrd=str(directory / "initrd.img"),
             noboot_initrd=str(directory / "initrd-noboot.img"),
+            disk=str(directory / "disk.qcow2"),
             lxd_metadata=str(directory / "lxd-metadata.tar.gz"),
             lxd_rootfs=str(directory / "lxd-rootfs.tar.gz"),
         )  # fmt: skip
@@ -294,11 +342,13 @@ def build(directory: Path | str = DEFAULT_DIR, *, force: bool = False) -> LabIma
         Path(images.kernel).chmod(0o644)
         _cpio_gz(initramfs, Path(images.initrd))
         _cpio_gz(noboot, Path(images.noboot_initrd))
+        _disk_image(work, Path(images.disk))
         for tree, output in ((meta, images.lxd_metadata), (rootfs, images.lxd_rootfs)):
             _run(["tar", "--numeric-owner", "--owner=0", "--group=0", "-C", str(tree),
                   "-czf", f"{output}.tmp", "."])  # fmt: skip
             Path(f"{output}.tmp").replace(output)
-        for path in (images.initrd, images.noboot_initrd, images.lxd_metadata, images.lxd_rootfs):
+        for path in (images.initrd, images.noboot_initrd, images.disk, images.lxd_metadata,
+                     images.lxd_rootfs):  # fmt: skip
             Path(path).chmod(0o644)
     manifest.write_text(json.dumps(asdict(images), indent=2) + "\n")
     return images

@@ -246,7 +246,9 @@ def _build(lab: Lab, net: netaddr.IPNetwork, root_link: str) -> None:
     for host in lab.hosts.values():
         _attach(host, fabric, net.prefixlen)
         _sysctls(host)
-        if host.role == "node":
+        if host.role in ("node", "rr"):
+            # as in a real network: RRs too have a default route (so nothing but the
+            # nodes' packet filter keeps a guest from reaching them)
             host.run(f"ip route replace default via {lab.core.address}")
         if host.role != "core":
             _start_sshd(lab, host)

@@ -10,7 +10,9 @@ ensure_debian_packages redis-server:redis-server redis-cli:redis-tools bird:bird
   /usr/sbin/sshd:openssh-server ip:iproute2 ping:iputils-ping chromium:chromium \
   /usr/sbin/libvirtd:libvirt-daemon-system virsh:libvirt-clients \
   virt-qemu-run:libvirt-daemon-driver-qemu \
-  qemu-system-x86_64:qemu-system-x86 lxd:lxd lxc:lxd-client busybox:busybox-static cpio:cpio
+  qemu-system-x86_64:qemu-system-x86 lxd:lxd lxc:lxd-client busybox:busybox-static cpio:cpio \
+  nft:nftables iperf3:iperf3 nc:netcat-openbsd
+ensure_debian_packages qemu-img:qemu-utils mkfs.btrfs:btrfs-progs mke2fs:e2fsprogs
 ensure_postgres_binaries
 ensure_venv requirements-dev.txt
 

@@ -1,5 +1,7 @@
 """Prepare a Linux host for the fabric: tools, BIRD 2, the sysctls routed vnets need."""
 
+import ipaddress
+import json
 import shlex
 
 from workers.errors import DeviceError
@@ -28,7 +30,7 @@ def gather_facts(session: SSHSession) -> dict[str, str]:
         'echo "kernel=$(uname -r)"; '
         'echo "bird=$(bird --version 2>&1 | head -1)"; '
         'echo "ip=$(command -v ip)"; echo "birdc=$(command -v birdc)"; '
-        'echo "apt=$(command -v apt-get)"'
+        'echo "apt=$(command -v apt-get)"; echo "nft=$(command -v nft)"'
     )
     out = session.run(f"sh -c {shlex.quote(script)}").stdout
     facts = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
@@ -50,6 +52,37 @@ def ensure_bird(session: SSHSession, facts: dict[str, str]) -> str:
     if not version.startswith("BIRD version 2"):
         raise NodeSetupFailed(f"bird2 was installed but `bird --version` says {version!r}")
     return version
+
+
+def ensure_nftables(session: SSHSession, facts: dict[str, str]) -> str:
+    """Install Debian's nftables when `nft` is absent; returns nft's version line."""
+    if not facts.get("nft"):
+        if not facts.get("apt"):
+            raise NodeSetupFailed("nft is not installed and there is no apt-get to install it")
+        session.run(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables", timeout=600, check=True
+        )
+    version = session.run("nft --version 2>&1 | head -1", check=False).stdout.strip()
+    if not version.startswith("nftables"):
+        raise NodeSetupFailed(f"nftables was installed but `nft --version` says {version!r}")
+    return version
+
+
+def connected_prefixes(session: SSHSession, *, guest_pattern: str = "vnet") -> list[str]:
+    """The global-scope prefixes on the node's own interfaces (underlay, management...),
+    not on its guests' vnets (names starting with `guest_pattern`)."""
+    out = session.run("ip -j addr show").stdout
+    prefixes = []
+    for link in json.loads(out or "[]"):
+        if link.get("ifname", "").startswith(guest_pattern):
+            continue
+        for addr in link.get("addr_info", []):
+            if addr.get("scope") != "global":
+                continue
+            net = ipaddress.ip_network(f"{addr['local']}/{addr['prefixlen']}", strict=False)
+            if str(net) not in prefixes:
+                prefixes.append(str(net))
+    return prefixes
 
 
 def apply_sysctls(session: SSHSession, *, persist: bool) -> None:
@@ -78,14 +111,15 @@ class HypervisorSetupFailed(NodeSetupFailed):
 HYPERVISOR_PACKAGES = {
     "libvirt": [
         "libvirt-daemon-system", "libvirt-clients", "libvirt-daemon-driver-qemu",
-        "qemu-system-x86",
+        "qemu-system-x86", "qemu-utils",  # qemu-img: a disk overlay per VM
     ],
-    "lxd": ["lxd", "lxd-client"],
+    "lxd": ["lxd", "lxd-client", "btrfs-progs"],
 }  # fmt: skip
 HYPERVISOR_COMMANDS = {
-    "libvirt": ["libvirtd", "virtlogd", "virsh", "qemu-system-x86_64"],
-    "lxd": ["lxd", "lxc"],
+    "libvirt": ["libvirtd", "virtlogd", "virsh", "qemu-system-x86_64", "qemu-img"],
+    "lxd": ["lxd", "lxc", "mkfs.btrfs"],
 }
+LXD_POOL_SIZE_GB = 20  # the btrfs loop file when the node's disk size is not given
 DAEMON_START_TIMEOUT = 90  # libvirtd's first start probes QEMU's capabilities (~10 s under TCG)
 
 # Hosts that share one filesystem (lab nodes) each run private daemons: libvirtd in a
@@ -136,12 +170,16 @@ unshare -m --propagation private sh -ec '
 ' "$S" "$cgroups"
 """
 
+# A btrfs pool holds each container to its root disk's `size=` (qgroups); LXD makes it on a
+# loop file of `size` in its own directory (LXD_DIR/disks/default.img, sparse).
 LXD_PRESEED = """\
 config:
   images.auto_update_interval: "0"
 storage_pools:
 - name: default
-  driver: dir
+  driver: btrfs
+  config:
+    size: {size_gb}GiB
 profiles:
 - name: default
   devices:
@@ -245,8 +283,17 @@ def ensure_libvirt(session: SSHSession, *, state_dir: str = "") -> dict[str, str
     }
 
 
-def ensure_lxd(session: SSHSession, *, state_dir: str = "") -> dict[str, str]:
-    """LXD running and initialised (a `dir` storage pool, no bridge); returns version facts."""
+def ensure_lxd(session: SSHSession, *, state_dir: str = "", disk_gb: int = 0) -> dict[str, str]:
+    """LXD running and initialised; returns version and storage facts.
+
+    An LXD that is not initialised yet gets a btrfs storage pool `default` of `disk_gb` GiB
+    (on a loop file LXD makes) and no bridge. An LXD initialised before is left as it is:
+    the facts say which driver its containers' pool has (`lxd_storage_driver`), and orders
+    for containers refuse a node whose driver does not enforce disk sizes.
+
+    Raises:
+        HypervisorSetupFailed: LXD won't start, or the btrfs pool could not be made.
+    """
     from workers.hypervisors.lxd import lxd_dir
 
     env = f"env LXD_DIR={shlex.quote(lxd_dir(state_dir))} " if state_dir else ""
@@ -262,18 +309,45 @@ def ensure_lxd(session: SSHSession, *, state_dir: str = "") -> dict[str, str]:
     log = f"{state_dir}/lxd.log" if state_dir else "/var/log/lxd.log"
     _wait(session, f"{env}lxd waitready --timeout 5", what="LXD", log=log)
     if not session.run(f"{env}lxc storage show default >/dev/null 2>&1", check=False).ok:
-        result = session.run(f"{env}lxd init --preseed", stdin=LXD_PRESEED, check=False)
+        preseed = LXD_PRESEED.format(size_gb=int(disk_gb) or LXD_POOL_SIZE_GB)
+        result = session.run(f"{env}lxd init --preseed", stdin=preseed, check=False)
         if not result.ok:
-            raise HypervisorSetupFailed(f"lxd init --preseed failed: {result.stderr.strip()}")
+            raise HypervisorSetupFailed(
+                "lxd init --preseed (a btrfs storage pool, which holds containers to their "
+                f"disk size) failed: {(result.stderr or result.stdout).strip()[-500:]}"
+            )
     out = session.run(f"{env}lxc version", check=False).stdout  # Client/Server version: X
     versions = {
         k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())
     }
-    return {"lxd": versions.get("Server version", ""), "lxc": versions.get("Client version", "")}
+    return {
+        "lxd": versions.get("Server version", ""),
+        "lxc": versions.get("Client version", ""),
+        **lxd_storage_facts(session, env=env),
+    }
+
+
+def lxd_storage_facts(session: SSHSession, *, env: str = "") -> dict[str, str]:
+    """The pool of the default profile's root disk (where containers live) and its driver."""
+    pool = session.run(
+        f"{env}lxc profile device get default root pool </dev/null", check=False
+    ).stdout.strip()
+    driver = ""
+    listing = session.run(f"{env}lxc storage list --format csv </dev/null", check=False).stdout
+    for line in listing.splitlines():
+        name, _, rest = line.partition(",")
+        if name == pool:
+            driver = rest.partition(",")[0]
+    return {"lxd_storage_pool": pool, "lxd_storage_driver": driver}
 
 
 def ensure_hypervisor(
-    session: SSHSession, *, hypervisor: str, options: dict | None = None, facts: dict
+    session: SSHSession,
+    *,
+    hypervisor: str,
+    options: dict | None = None,
+    facts: dict,
+    disk_gb: int = 0,
 ) -> dict[str, str]:
     """Install (when absent) and start what the node's hypervisor needs; its version facts.
 
@@ -281,6 +355,7 @@ def ensure_hypervisor(
         hypervisor: a Node.hypervisor value (`libvirt`, `lxd`, `netns`).
         options: the node's hypervisor options; `state_dir` runs private daemons there.
         facts: what `gather_facts` found (whether apt-get exists).
+        disk_gb: the node's disk for guests (the size of a storage pool LXD makes).
 
     Raises:
         HypervisorSetupFailed: not installed and not installable, or the daemon won't start.
@@ -295,4 +370,4 @@ def ensure_hypervisor(
     state_dir = options.get("state_dir", "")
     if hypervisor == "libvirt":
         return ensure_libvirt(session, state_dir=state_dir)
-    return ensure_lxd(session, state_dir=state_dir)
+    return ensure_lxd(session, state_dir=state_dir, disk_gb=disk_gb)

@@ -142,3 +142,8 @@ def render_route_reflector_bird(config: RouteReflectorBirdConfig) -> str:
 def render_border_gateway_junos(config: BorderGatewayConfig) -> list[str]:
     text = _environment.get_template("junos/border_gateway.set.j2").render(c=config)
     return [line for line in text.splitlines() if line.strip()]
+
+
+def render_template(name: str, config) -> str:
+    """Render the device template `name` (under templates/) with `config` as `c`."""
+    return _environment.get_template(name).render(c=config)

@@ -47,7 +47,9 @@ class GuestImage(models.Model):
     """What a VM or container boots, as the operator catalogs it.
 
     libvirt images boot a kernel + initrd directly (the VM's addresses on the kernel command
-    line) or a disk; LXD images are an alias in the node's LXD, imported from the given
+    line) or a disk, or both: a kernel with a disk boots the kernel and gives the guest the
+    disk. Each VM gets its own qcow2 overlay of the disk at its plan's size (the catalog's
+    file is never written); LXD images are an alias in the node's LXD, imported from the given
     tarballs when a node lacks it. Paths are on the nodes. The guest counts as booted when
     its console shows `ready_marker` (as soon as it runs when blank) within the timeout.
     """
@@ -71,7 +73,8 @@ class GuestImage(models.Model):
     )  # fmt: skip
     disk = models.CharField(
         max_length=255, blank=True, validators=[validate_absolute_path],
-        help_text="libvirt: a qcow2 disk's path on the nodes (instead of a kernel).",
+        help_text="libvirt: a qcow2 or raw disk's path on the nodes, the guests' disk (booted "
+        "when there is no kernel). Each VM gets its own overlay of it, of the plan's size.",
     )  # fmt: skip
     lxd_alias = models.CharField(
         "LXD image alias", max_length=63, blank=True, validators=[validate_config_name]
@@ -117,8 +120,6 @@ class GuestImage(models.Model):
         if self.hypervisor == self.Hypervisor.LIBVIRT:
             if not self.kernel and not self.disk:
                 errors["kernel"] = "Give a kernel (and initrd) or a disk."
-            elif self.kernel and self.disk:
-                errors["disk"] = "Give a kernel or a disk, not both."
             if self.initrd and not self.kernel:
                 errors["initrd"] = "An initrd goes with a kernel."
             for field in ("lxd_alias", "lxd_metadata", "lxd_rootfs"):

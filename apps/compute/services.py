@@ -17,6 +17,7 @@ from apps.jobs.models import Job
 from apps.jobs.selectors import jobs_for
 from apps.jobs.services import job_start
 from apps.tenancy.models import Tenant
+from workers.hypervisors.lxd import SIZE_ENFORCING_DRIVERS, enforces_disk_size
 
 
 class InvalidTransition(Exception):
@@ -55,6 +56,8 @@ def vm_order(
         errors["cluster"] = f"Cluster {cluster} is failed; choose another."
     if image is not None and not image.is_active:
         errors["image"] = f"Image {image} is no longer offered."
+    elif image is not None and (refusal := disk_size_unenforceable(cluster=cluster, image=image)):
+        errors.setdefault("plan", refusal)
     active = tenant.virtual_machines.exclude(state=VirtualMachine.State.DELETED).count()
     if active >= tenant.max_vms:
         errors["tenant"] = f"Quota reached: {tenant.max_vms} VMs for tenant {tenant}."
@@ -147,13 +150,44 @@ HYPERVISORS_FOR_KIND = {
 }
 
 
+def node_enforces_disk_size(node: Node) -> bool:
+    """Whether the node holds a guest to its plan's disk size: libvirt gives each VM a
+    qcow2 overlay of that size; LXD only on a pool whose driver enforces `size=` (node
+    setup records it in the node's facts; a node prepared before that counts as not)."""
+    if node.hypervisor != Node.Hypervisor.LXD:
+        return True
+    return enforces_disk_size(node.facts or {})
+
+
+def disk_size_unenforceable(*, cluster: Cluster, image: GuestImage) -> str:
+    """Why no ready node of `cluster` for `image` could hold a guest to its plan's disk size,
+    or "" when one can (or when no such node is ready: placement tells then)."""
+    nodes = list(
+        Node.objects.filter(cluster=cluster, state=Node.State.READY, hypervisor=image.hypervisor)
+        .only("name", "hypervisor", "facts")
+        .order_by("name")
+    )
+    if not nodes or any(node_enforces_disk_size(node) for node in nodes):
+        return ""
+    pools = "; ".join(
+        f"{node.name}: {(node.facts or {}).get('lxd_storage_driver') or 'unknown'}"
+        for node in nodes
+    )
+    return (
+        f"No node of cluster {cluster} can hold a container to the plan's disk size: their "
+        f"LXD storage pools ({pools}) do not enforce sizes; "
+        f"one of {', '.join(sorted(SIZE_ENFORCING_DRIVERS))} is needed."
+    )
+
+
 @transaction.atomic
 def vm_place(vm: VirtualMachine) -> VirtualMachine:
     """Choose the ready node with the most free memory that fits the plan; name the vnet.
 
     A VM with an image goes to a node of the image's hypervisor; one without an image can
-    only run on lab (netns) nodes, which boot nothing. Node rows are locked while choosing,
-    so concurrent placements see each other.
+    only run on lab (netns) nodes, which boot nothing. Only nodes that hold a guest to its
+    plan's disk size are chosen (`node_enforces_disk_size`). Node rows are locked while
+    choosing, so concurrent placements see each other.
 
     Raises:
         NoCapacity: no node fits.
@@ -173,6 +207,8 @@ def vm_place(vm: VirtualMachine) -> VirtualMachine:
         )
         .order_by("pk")
     )
+    unenforced = [node.name for node in nodes if not node_enforces_disk_size(node)]
+    nodes = [node for node in nodes if node_enforces_disk_size(node)]
     usage = {
         row["node_id"]: row
         for row in VirtualMachine.objects.filter(node__in=nodes, state__in=ACTIVE_VM_STATES)
@@ -194,9 +230,14 @@ def vm_place(vm: VirtualMachine) -> VirtualMachine:
             best, best_free = node, free
     if best is None:
         image = f"image {vm.image}" if vm.image else "no image (lab nodes only)"
+        skipped = (
+            f" ({', '.join(unenforced)}: storage pool does not enforce disk sizes)"
+            if unenforced
+            else ""
+        )
         raise NoCapacity(
             f"no ready {'/'.join(hypervisors) or 'suitable'} node of cluster {vm.cluster_id} "
-            f"has room for plan {plan} with {image}"
+            f"has room for plan {plan} with {image}{skipped}"
         )
     vm.node = best
     vm.vnet_name = f"vnet{vm.pk}"

@@ -12,10 +12,11 @@ from apps.compute.services import vm_place, vm_set_state
 from apps.fabric.connections import bird_paths, connect
 from apps.fabric.models import Node
 from apps.fabric.selectors import active_route_reflectors, rr_peer
-from apps.fabric.workflows import apply_node_bird
+from apps.fabric.workflows import apply_node_bird, apply_node_firewall
 from apps.ipam.services import cluster_has_pool, ip_allocate, ip_release
 from apps.jobs.runner import JobRun
-from workers.errors import DeviceError
+from workers import firewall
+from workers.errors import DeviceError, RemoteCommandFailed
 from workers.hypervisors import GuestImage, GuestSpec, driver_for
 from workers.ssh import SSHSession
 
@@ -124,7 +125,14 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
             else:
                 step.skip(f"{driver.name} guest {spec.guest_id} already exists")
         with run.step("network_attach") as step:
-            driver.attach_and_start(session, spec)
+            try:
+                driver.attach_and_start(session, spec)
+            except RemoteCommandFailed as exc:
+                if exc.exit_status != firewall.MISSING_EXIT:
+                    raise
+                # a node prepared before the product had a packet filter: create it
+                step.log(f"the node had no packet filter; {apply_node_firewall(session, node)}")
+                driver.attach_and_start(session, spec)
             step.log(f"{spec.vnet} is {spec.gateway_ipv4} ({spec.gateway_mac})")
             step.log(f"route {spec.ipv4}/32 dev {spec.vnet}")
         apply_node_bird(run, session, node)

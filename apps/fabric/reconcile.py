@@ -12,8 +12,14 @@ from contextlib import ExitStack
 from apps.compute.models import VirtualMachine
 from apps.fabric.connections import bird_paths, connect
 from apps.fabric.models import Cluster, Node, RouteReflector
-from apps.fabric.selectors import node_bird_config, route_reflector_bird_config, serving_nodes
+from apps.fabric.selectors import (
+    node_bird_config,
+    node_firewall_config,
+    route_reflector_bird_config,
+    serving_nodes,
+)
 from apps.jobs.runner import JobRun
+from workers import firewall
 from workers.bird_remote import apply_config
 from workers.errors import DeviceError
 from workers.render import render_node_bird, render_route_reflector_bird
@@ -83,7 +89,12 @@ def _reconcile_rr(session: SSHSession, rr: RouteReflector) -> list[str]:
 def _reconcile_node(session: SSHSession, node: Node) -> list[str]:
     from apps.compute.workflows import guest_spec, node_driver
 
-    repairs = []
+    config = node_firewall_config(node)
+    desired = firewall.render_node_firewall(config)
+    drift = firewall.read_and_compare(session, desired)
+    if drift:
+        firewall.repair(session, drift, desired)
+    repairs = drift.describe()
     driver = node_driver(node)
     vms = node.virtual_machines.filter(state=VirtualMachine.State.RUNNING).select_related(
         "cluster", "plan"

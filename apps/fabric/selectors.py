@@ -1,9 +1,14 @@
 """Reads for the fabric: the plain data each device config is rendered from."""
 
+import ipaddress
+
+from django.conf import settings
+
 from apps.compute.models import VirtualMachine
 from apps.core.validators import parse_community
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
-from apps.ipam.models import IPAddress
+from apps.ipam.models import IPAddress, Network
+from workers.firewall import GuestAddresses, NodeFirewallConfig, protected_prefixes
 from workers.render import (
     BgpPeer,
     BorderGatewayConfig,
@@ -124,4 +129,72 @@ def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
         neighbors=tuple(active_route_reflectors(cluster).values_list("peering_ip", flat=True)),
         networks_v4=networks_v4,
         networks_v6=networks_v6,
+    )
+
+
+def _literal_ips(values) -> list[str]:
+    ips = []
+    for value in values:
+        try:
+            ips.append(str(ipaddress.ip_address(value)))
+        except ValueError:
+            continue  # a host name (management host): not an address the filter can hold
+    return ips
+
+
+def infrastructure_addresses() -> list[str]:
+    """Every address of the provider's devices the database knows: node underlay and
+    management addresses, route reflectors, border gateways (peering and management)."""
+    addresses = [
+        *Node.objects.values_list("underlay_ip", flat=True),
+        *RouteReflector.objects.values_list("peering_ip", flat=True),
+        *BorderGateway.objects.values_list("peering_ip", flat=True),
+    ]
+    hosts = [
+        *Node.objects.exclude(ssh_host="").values_list("ssh_host", flat=True),
+        *RouteReflector.objects.exclude(ssh_host="").values_list("ssh_host", flat=True),
+        *BorderGateway.objects.values_list("mgmt_host", flat=True),
+    ]
+    return addresses + _literal_ips(hosts)
+
+
+def node_guests(node: Node) -> tuple[GuestAddresses, ...]:
+    """The guests whose filter elements the node should hold: those it announces."""
+    rows = (
+        IPAddress.objects.filter(vm__node=node, vm__state__in=ANNOUNCED_VM_STATES)
+        .exclude(vm__vnet_name="")
+        .order_by("vm_id", "family")
+        .values_list("vm__vnet_name", "family", "address")
+    )
+    guests: dict[str, dict[int, str]] = {}
+    for vnet, family, address in rows:
+        guests.setdefault(vnet, {})[family] = address
+    return tuple(
+        GuestAddresses(vnet=vnet, ipv4=a[4], ipv6=a.get(6, ""))
+        for vnet, a in guests.items()
+        if 4 in a
+    )
+
+
+def node_firewall_config(node: Node) -> NodeFirewallConfig:
+    """The node's packet filter: its guests, and what none of them may reach.
+
+    Protected: every device address in the database, the prefixes connected to the node
+    (its underlay and management networks, found by `node_prepare`), and
+    FABRIC_PROTECTED_PREFIXES; minus the public networks (guests talk to each other).
+    """
+    cluster = node.cluster
+    connected = (node.facts or {}).get("connected_prefixes", [])
+    public = Network.objects.values_list("prefix", flat=True)
+    v4, v6 = protected_prefixes(
+        [*infrastructure_addresses(), *connected, *settings.FABRIC_PROTECTED_PREFIXES],
+        public=list(public),
+    )
+    return NodeFirewallConfig(
+        node=node.name,
+        gateway_ipv4=cluster.gateway_ipv4,
+        gateway_ipv6=cluster.gateway_ipv6 or "",
+        protected_v4=v4,
+        protected_v6=v6,
+        guests=node_guests(node),
     )

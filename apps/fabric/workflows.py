@@ -17,6 +17,7 @@ from apps.fabric.selectors import (
     active_route_reflectors,
     border_gateway_config,
     node_bird_config,
+    node_firewall_config,
     route_reflector_bird_config,
     rr_peer,
     serving_nodes,
@@ -24,7 +25,7 @@ from apps.fabric.selectors import (
 from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
 from apps.jobs.runner import JobRun, StepLog
-from workers import node_setup
+from workers import firewall, node_setup
 from workers.bird_remote import ApplyResult, apply_config, show_protocols, stop_bird
 from workers.errors import (
     DeviceError,
@@ -67,6 +68,16 @@ def apply_node_bird(run: JobRun, session: SSHSession, node: Node) -> None:
         log_apply(
             step, apply_config(session, bird_paths(node), render_node_bird(node_bird_config(node)))
         )
+
+
+def apply_node_firewall(session: SSHSession, node: Node) -> str:
+    """Load the node's packet filter (checked by the node's `nft -c` first); what it did."""
+    config = node_firewall_config(node)
+    firewall.apply_ruleset(session, firewall.render_node_firewall(config))
+    return (
+        f"packet filter tables inet/arp {firewall.TABLE} loaded: {len(config.guests)} guest(s), "
+        f"{len(config.protected_v4) + len(config.protected_v6)} protected prefix(es)"
+    )
 
 
 def apply_route_reflector(run: JobRun, rr: RouteReflector, *, prepare: bool = False) -> None:
@@ -120,9 +131,14 @@ def node_add(run: JobRun) -> None:
                 )
                 node_setup.apply_sysctls(session, persist=not lab_node)
                 facts.update(node_setup.ensure_hypervisor(session, hypervisor=node.hypervisor,
-                             options=node.hypervisor_options, facts=facts))  # fmt: skip
+                             options=node.hypervisor_options, facts=facts,
+                             disk_gb=node.disk_gb))  # fmt: skip
+                facts["nft"] = node_setup.ensure_nftables(session, facts)
+                facts["connected_prefixes"] = node_setup.connected_prefixes(session)
                 Node.objects.filter(pk=node.pk).update(facts=facts)
+                node.facts = facts
                 step.log(f"{facts.get('os')}; kernel {facts.get('kernel')}; {facts['bird']}")
+                step.log(apply_node_firewall(session, node))
             apply_node_bird(run, session, node)
         for rr in active_route_reflectors(node.cluster):
             apply_route_reflector(run, rr)

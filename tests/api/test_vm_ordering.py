@@ -158,6 +158,22 @@ def test_a_container_plan_on_a_kvm_cluster_names_the_plan(world):
     assert_error(order(world, plan=plan.pk), 400, "validation_error", "plan")
 
 
+def test_a_container_on_nodes_that_cannot_enforce_its_disk_size_names_the_plan(world):
+    from apps.compute.models import GuestImage
+    from apps.fabric.models import Cluster
+    from tests.factories import make_node
+
+    Cluster.objects.filter(pk=world.cluster.pk).update(virtualization="lxd")
+    make_node(cluster=world.cluster, hypervisor="lxd", state="ready",
+              facts={"lxd_storage_driver": "dir"})  # fmt: skip
+    image = GuestImage.objects.create(name="ct", hypervisor="lxd", lxd_alias="bb")
+    plan = make_plan(kind="container")
+    error = assert_error(order(world, plan=plan.pk, image=image.pk), 400, "validation_error",
+                         "plan")  # fmt: skip
+    assert "do not enforce sizes" in error["fields"]["plan"][0]
+    assert not VirtualMachine.objects.filter(name="web-1").exists()
+
+
 def test_stop_start_and_delete_answer_202_and_refuse_wrong_states(world):
     vm, client = order_running_vm(world), world.client("alice")
     url = f"{VMS}{vm.pk}/"

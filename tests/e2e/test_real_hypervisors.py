@@ -33,6 +33,7 @@ from lab import images as lab_images
 from tests.conftest import wait_for
 from tests.e2e.api_client import Api
 from tests.e2e.conftest import assert_succeeded, build_cluster, core_routes, wait_job
+from tests.e2e.test_isolation import INTERNET_HOST
 from tests.factories import make_plan, make_tenant
 
 pytestmark = [pytest.mark.lab, pytest.mark.django_db(transaction=True)]
@@ -121,18 +122,38 @@ def in_namespace(namespace: str, command: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def internet_host(lab) -> str:
+    """The core's internet-side address (added when missing; removed after the module).
+
+    Traffic "from the internet" comes from it: the core's own underlay address is the
+    provider's side, which the nodes' packet filter keeps guests from.
+    """
+    done = in_namespace(lab.core.namespace, f"ip addr replace {INTERNET_HOST}/32 dev lo")
+    assert done.returncode == 0, done.stderr
+    return INTERNET_HOST
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_internet_host_left(lab):
+    yield
+    in_namespace(lab.core.namespace, f"ip addr del {INTERNET_HOST}/32 dev lo")
+
+
 def ping_ttl(lab, address: str) -> int | None:
-    """TTL of the core's ping reply from `address` (None: no reply)."""
-    out = in_namespace(lab.core.namespace, f"ping -n -c 1 -W 1 {address}").stdout
+    """TTL of the reply to a ping from the internet (the core) to `address` (None: none)."""
+    source = internet_host(lab)
+    out = in_namespace(lab.core.namespace, f"ping -n -c 1 -W 1 -I {source} {address}").stdout
     found = re.search(r"ttl=(\d+)", out)
     return int(found[1]) if found else None
 
 
 def http_get(lab, address: str) -> str:
-    """http://ADDRESS/ fetched from the core's namespace ("" when nothing answers)."""
+    """http://ADDRESS/ fetched from the internet (the core) ("" when nothing answers)."""
     code = (
-        "import urllib.request,sys;"
-        f"sys.stdout.write(urllib.request.urlopen('http://{address}/', timeout=3).read().decode())"
+        "import http.client,sys;"
+        f"c=http.client.HTTPConnection('{address}',80,timeout=3,"
+        f"source_address=('{internet_host(lab)}',0));"
+        "c.request('GET','/');sys.stdout.write(c.getresponse().read().decode())"
     )
     return in_namespace(lab.core.namespace, f"{sys.executable} -c {shlex.quote(code)}").stdout
 
@@ -279,7 +300,7 @@ def test_guest_that_does_not_boot_fails_at_hypervisor_create(
     kvm = add_hypervisor_node(lab, cluster, "node2", "libvirt")
     assert_succeeded(wait_job(kvm, "node_add", timeout=240))
     stuck = qemu_image(guest_images, name="lab-noboot", initrd=guest_images.noboot_initrd,
-                       boot_timeout_seconds=8)  # fmt: skip
+                       disk=guest_images.disk, boot_timeout_seconds=8)  # fmt: skip
     plan = make_plan(name="lab-vm", vcpus=1, memory_mb=128, disk_gb=1)
     vm = vm_order(tenant=make_tenant(), plan=plan, cluster=cluster, name="stuck", image=stuck)
     address = address_of(vm)
@@ -293,7 +314,7 @@ def test_guest_that_does_not_boot_fails_at_hypervisor_create(
     vm.refresh_from_db()
     assert vm.state == "failed" and vm.node is None
     assert not IPAddress.objects.filter(address=address).exists(), "IP released"
-    # nothing left on the node: no domain, no tap, no route, no files
+    # nothing left on the node: no domain, no tap, no route, no files (its disk included)
     assert virsh(lab, "node2", "list --all --name").stdout.strip() == ""
     assert not node_has(lab, "node2", f"ip link show vnet{vm.pk}")
     assert not node_has(lab, "node2", f"ip route show {address} | grep -q .")

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from workers import firewall
 from workers.errors import GuestBootTimeout
 from workers.ssh import CommandResult, SSHSession
 
@@ -98,11 +99,14 @@ class HypervisorDriver(ABC):
 def host_side_routing(guest: GuestSpec) -> list[str]:
     """Shell lines that make `guest.vnet` the guest's gateway and route its /32 there.
 
-    The same for every driver: the vnet carries the cluster gateway IP and MAC, answers
-    ARP for the guest (proxy_arp), and the node routes the guest's addresses to it.
+    The same for every driver: the guest's packet-filter elements first (the node's filter
+    table must exist; without them the vnet carries nothing), then the vnet carries the
+    cluster gateway IP and MAC, answers ARP for the guest (proxy_arp), and the node routes
+    the guest's addresses to it.
     """
     vnet = shlex.quote(guest.vnet)
     lines = [
+        *firewall.attach_lines(filter_guest(guest)),
         f"ip link set {vnet} address {guest.gateway_mac}",
         f"ip addr replace {guest.gateway_ipv4}/32 dev {vnet}",
         f"sysctl -qw net.ipv4.conf.{guest.vnet}.proxy_arp=1 net.ipv4.conf.{guest.vnet}.rp_filter=0",
@@ -114,6 +118,20 @@ def host_side_routing(guest: GuestSpec) -> list[str]:
             lines.append(f"ip -6 addr replace {guest.gateway_ipv6}/64 dev {vnet} nodad")
         lines.append(f"ip -6 route replace {guest.ipv6}/128 dev {vnet}")
     return lines
+
+
+def host_side_unrouting(guest: GuestSpec) -> list[str]:
+    """Shell lines withdrawing the guest's routes and its packet-filter elements; each is
+    a no-op when already gone. The vnet itself goes with the driver's `delete`."""
+    vnet = shlex.quote(guest.vnet)
+    lines = [f"ip route del {guest.ipv4}/32 dev {vnet} 2>/dev/null || true"]
+    if guest.ipv6:
+        lines.append(f"ip -6 route del {guest.ipv6}/128 dev {vnet} 2>/dev/null || true")
+    return lines + firewall.detach_lines(filter_guest(guest))
+
+
+def filter_guest(guest: GuestSpec) -> firewall.GuestAddresses:
+    return firewall.GuestAddresses(vnet=guest.vnet, ipv4=guest.ipv4, ipv6=guest.ipv6)
 
 
 def run_script(session: SSHSession, lines: list[str]) -> CommandResult:

@@ -6,6 +6,11 @@ it and routes the guest's /32 to it. The guest learns its address from the kerne
 command line (`fabric.ip=`, `fabric.gw=`, `fabric.name=`), which the project's lab images
 read; cloud images would read the same values from their metadata.
 
+A guest whose image has a disk never writes to it: `create` first makes the guest's own
+qcow2 overlay in the guest directory (`qemu-img create -b IMAGE`, the plan's `disk_gb` as
+its size), and the domain's disk is that overlay. A guest sees the image's data and its
+own writes, never another guest's; `delete` removes the overlay with the domain.
+
 `create` defines and boots the guest and waits until its serial console (a file on the
 node) shows the image's ready marker, so a guest that does not boot fails the
 `hypervisor_create` step. Without a `state_dir` the driver talks to the system libvirtd
@@ -13,6 +18,7 @@ node) shows the image's ready marker, so a guest that does not boot fails the
 (hosts sharing one filesystem, such as lab nodes, each run their own).
 """
 
+import json
 import shlex
 from dataclasses import dataclass
 
@@ -23,6 +29,7 @@ from workers.hypervisors.base import (
     GuestSpec,
     HypervisorDriver,
     host_side_routing,
+    host_side_unrouting,
     run_script,
     wait_until_ready,
 )
@@ -51,8 +58,20 @@ class LibvirtLayout:
 
     @property
     def guest_dir(self) -> str:
-        """Domain XMLs and serial console logs of the guests."""
+        """Domain XMLs, serial console logs and disks (overlays) of the guests."""
         return f"{self.private_dir}/guests" if self.state_dir else GUEST_DIR
+
+    def disk_path(self, guest: GuestSpec) -> str:
+        """The guest's own disk: a qcow2 overlay on its image's disk."""
+        return disk_path(guest, guest_dir=self.guest_dir)
+
+
+def disk_path(guest: GuestSpec, *, guest_dir: str) -> str:
+    return f"{guest_dir}/{guest.name}.qcow2"
+
+
+BACKING_FORMATS = ("qcow2", "raw")  # what `qemu-img info` may call a catalog disk
+GIB = 1024**3
 
 
 _templates = jinja2.Environment(
@@ -80,7 +99,10 @@ class DomainXml:
 
 
 def domain_xml(guest: GuestSpec, *, domain_type: str = "kvm", guest_dir: str = GUEST_DIR) -> str:
-    """The libvirt domain of `guest`; `domain_type` is `kvm`, or `qemu` without VT-x."""
+    """The libvirt domain of `guest`; `domain_type` is `kvm`, or `qemu` without VT-x.
+
+    With a disk in its image, the domain's disk is the guest's overlay in `guest_dir`.
+    """
     image = guest.image
     if image is None or not (image.kernel or image.disk):
         raise HypervisorError(f"guest {guest.guest_id} has no bootable image (kernel or disk)")
@@ -94,7 +116,8 @@ def domain_xml(guest: GuestSpec, *, domain_type: str = "kvm", guest_dir: str = G
         g=DomainXml(
             name=guest.name, domain_type=domain_type, vcpus=guest.vcpus,
             memory_mb=guest.memory_mb, vnet=guest.vnet, guest_mac=guest.guest_mac,
-            kernel=image.kernel, initrd=image.initrd, cmdline=cmdline, disk=image.disk,
+            kernel=image.kernel, initrd=image.initrd, cmdline=cmdline,
+            disk=disk_path(guest, guest_dir=guest_dir) if image.disk else "",
             console_log=f"{guest_dir}/{guest.name}.console.log",
         )
     )  # fmt: skip
@@ -131,6 +154,8 @@ class LibvirtDriver(HypervisorDriver):
         xml = domain_xml(guest, domain_type=self.domain_type, guest_dir=self.layout.guest_dir)
         xml_path = f"{self.layout.guest_dir}/{guest.name}.xml"
         session.write_file_atomic(xml_path, xml)
+        if guest.image is not None and guest.image.disk:
+            self.ensure_disk(session, guest)
         vnet = shlex.quote(guest.vnet)
         run_script(
             session, [f"ip link show {vnet} >/dev/null 2>&1 || ip tuntap add {vnet} mode tap"]
@@ -138,12 +163,47 @@ class LibvirtDriver(HypervisorDriver):
         self._virsh(session, f"define {xml_path}")
         self.start(session, guest)
 
+    def ensure_disk(self, session: SSHSession, guest: GuestSpec) -> bool:
+        """The guest's qcow2 overlay on its image's disk, `disk_gb` GiB; made unless it
+        exists (a re-run after a crash keeps the guest's data). Returns whether it was made.
+
+        Raises:
+            HypervisorError: the image's disk is missing, of an unknown format, or larger
+                than the plan's disk.
+        """
+        image, overlay = guest.image.disk, self.layout.disk_path(guest)
+        if session.run(f"test -e {shlex.quote(overlay)}", check=False).ok:
+            return False
+        info = session.run(f"qemu-img info -U --output=json {shlex.quote(image)}", check=False)
+        if not info.ok:
+            raise HypervisorError(
+                f"image disk {image} unreadable on the node: {info.stderr.strip()[-300:]}"
+            )
+        details = json.loads(info.stdout)
+        fmt, size = details.get("format"), int(details.get("virtual-size", 0))
+        if fmt not in BACKING_FORMATS:
+            raise HypervisorError(f"image disk {image} is {fmt!r}, not one of {BACKING_FORMATS}")
+        if size > guest.disk_gb * GIB:
+            raise HypervisorError(
+                f"image disk {image} is {size / GIB:g} GiB, larger than the plan's "
+                f"{guest.disk_gb} GiB disk"
+            )
+        temp = shlex.quote(f"{overlay}.tmp")
+        run_script(
+            session,
+            [
+                f"qemu-img create -q -f qcow2 -b {shlex.quote(image)} -F {fmt} {temp} "
+                f"{guest.disk_gb}G",
+                f"mv {temp} {shlex.quote(overlay)}",  # whole or absent, even after a crash
+            ],
+        )
+        return True
+
     def attach_network(self, session: SSHSession, guest: GuestSpec) -> None:
         run_script(session, host_side_routing(guest))
 
     def detach_network(self, session: SSHSession, guest: GuestSpec) -> None:
-        vnet = shlex.quote(guest.vnet)
-        run_script(session, [f"ip route del {guest.ipv4}/32 dev {vnet} 2>/dev/null || true"])
+        run_script(session, host_side_unrouting(guest))
 
     def start(self, session: SSHSession, guest: GuestSpec) -> None:
         """Boot the guest unless it runs, then wait for its ready marker (this boot's)."""
@@ -164,15 +224,17 @@ class LibvirtDriver(HypervisorDriver):
             self._virsh(session, f"destroy {guest.name}")
 
     def delete(self, session: SSHSession, guest: GuestSpec) -> None:
-        """Remove the domain, its tap (with the gateway address and route) and its files."""
+        """Remove the domain, its tap (with the gateway address and route) and its files,
+        its disk included."""
         if self._state(session, guest):
             self.stop(session, guest)
             self._virsh(session, f"undefine {guest.name}")
-        vnet = shlex.quote(guest.vnet)
+        vnet, disk = shlex.quote(guest.vnet), shlex.quote(self.layout.disk_path(guest))
         run_script(
             session,
             [
                 f"ip link del {vnet} 2>/dev/null || true",
-                f"rm -f {self.layout.guest_dir}/{guest.name}.xml {self._console_log(guest)}",
+                f"rm -f {self.layout.guest_dir}/{guest.name}.xml {self._console_log(guest)} "
+                f"{disk} {disk}.tmp",
             ],
         )

@@ -6,6 +6,11 @@ the VM's vnet, and routes the /32 there. LXD gives that host side a random MAC e
 the container starts; the driver then sets the cluster gateway MAC (and proxy ARP, as on
 every vnet) and flushes the container's stale neighbour entry for the gateway.
 
+The container gets the plan's vCPUs and RAM (`limits.cpu`, `limits.memory`) and its root
+disk the plan's size (`size=` on the root device). Only some storage drivers enforce that
+size (`SIZE_ENFORCING_DRIVERS`); node setup records the node's driver in its facts, and
+orders and placement refuse nodes whose pool would let a container grow past its plan.
+
 `create` makes the container, starts it and waits until its console shows the image's
 ready marker, so a container that does not boot fails the `hypervisor_create` step.
 Without a `state_dir` the driver talks to the node's LXD; with one, to the private LXD
@@ -19,10 +24,20 @@ from workers.hypervisors.base import (
     GuestSpec,
     HypervisorDriver,
     host_side_routing,
+    host_side_unrouting,
     run_script,
     wait_until_ready,
 )
 from workers.ssh import SSHSession
+
+# LXD storage drivers that hold a container's root disk to its `size=` (`dir` ignores it
+# unless the backing filesystem has project quotas, which LXD does not report).
+SIZE_ENFORCING_DRIVERS = frozenset({"btrfs", "lvm", "zfs", "ceph"})
+
+
+def enforces_disk_size(facts: dict) -> bool:
+    """Whether a node with these facts (from node setup) holds containers to their size."""
+    return facts.get("lxd_storage_driver", "") in SIZE_ENFORCING_DRIVERS
 
 
 def lxd_dir(state_dir: str) -> str:
@@ -43,6 +58,14 @@ def nic_options(guest: GuestSpec) -> str:
         if guest.gateway_ipv6:
             options.append(f"ipv6.host_address={guest.gateway_ipv6}")
     return " ".join(shlex.quote(option) for option in options)
+
+
+def instance_options(guest: GuestSpec) -> str:
+    """The plan's size: vCPUs, RAM, and the root disk's size (on the profile's pool)."""
+    return (
+        f"-c limits.cpu={guest.vcpus:d} -c limits.memory={guest.memory_mb:d}MiB "
+        f"-d root,size={guest.disk_gb:d}GiB"
+    )
 
 
 class LxdDriver(HypervisorDriver):
@@ -97,8 +120,7 @@ class LxdDriver(HypervisorDriver):
         if not self.exists(session, guest):
             self._lxc(
                 session,
-                f"init {alias} {guest.name} "
-                f"-c limits.cpu={guest.vcpus} -c limits.memory={guest.memory_mb}MiB",
+                f"init {alias} {guest.name} {instance_options(guest)}",
             )
         self._ensure_nic(session, guest)
         self.start(session, guest)
@@ -127,8 +149,7 @@ class LxdDriver(HypervisorDriver):
 
     def detach_network(self, session: SSHSession, guest: GuestSpec) -> None:
         """Withdraw the guest's route (the container and its vnet go with `delete`)."""
-        vnet = shlex.quote(guest.vnet)
-        run_script(session, [f"ip route del {guest.ipv4}/32 dev {vnet} 2>/dev/null || true"])
+        run_script(session, host_side_unrouting(guest))
 
     def start(self, session: SSHSession, guest: GuestSpec) -> None:
         """Start the container unless it runs (waiting for its ready marker), then fix the

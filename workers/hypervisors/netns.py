@@ -8,7 +8,13 @@ steps) are one idempotent remote script each: one SSH round trip per step.
 
 import shlex
 
-from workers.hypervisors.base import GuestSpec, HypervisorDriver, host_side_routing, run_script
+from workers.hypervisors.base import (
+    GuestSpec,
+    HypervisorDriver,
+    host_side_routing,
+    host_side_unrouting,
+    run_script,
+)
 from workers.ssh import SSHSession
 
 NAMESPACE_PREFIX = "fabvm-"
@@ -71,11 +77,7 @@ class NetnsDriver(HypervisorDriver):
     def detach_network(self, session: SSHSession, guest: GuestSpec) -> None:
         vnet = shlex.quote(guest.vnet)
         run_script(
-            session,
-            [
-                f"ip route del {guest.ipv4}/32 dev {vnet} 2>/dev/null || true",
-                f"ip link del {vnet} 2>/dev/null || true",
-            ],
+            session, [*host_side_unrouting(guest), f"ip link del {vnet} 2>/dev/null || true"]
         )
 
     def start(self, session: SSHSession, guest: GuestSpec) -> None:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.compute.models import GuestImage, VirtualMachine
-from apps.compute.services import NoCapacity, vm_order, vm_place
+from apps.compute.services import NoCapacity, node_enforces_disk_size, vm_order, vm_place
 from apps.compute.workflows import guest_spec, node_driver
 from apps.fabric.models import Cluster, Node
 from apps.fabric.services import node_drain, node_undrain
@@ -36,7 +36,7 @@ def image(**fields) -> GuestImage:
     ("fields", "field"),
     [
         ({"kernel": "", "initrd": ""}, "kernel"),
-        ({"disk": "/var/lib/disk.qcow2"}, "disk"),
+        ({"disk": "/var/lib/disk.qcow2; rm -rf /"}, "disk"),
         ({"kernel": "", "disk": "/var/lib/disk.qcow2"}, "initrd"),
         ({"lxd_alias": "busybox"}, "lxd_alias"),
         ({"kernel": "relative/vmlinuz"}, "kernel"),
@@ -71,6 +71,10 @@ def test_valid_images_and_their_kind():
                 lxd_metadata="/srv/meta.tar.gz", lxd_rootfs="/srv/rootfs.tar.gz")  # fmt: skip
     lxd.full_clean()
     assert (kernel.kind, disk.kind, lxd.kind) == ("kernel", "disk", "lxd")
+    # a kernel with a disk: the kernel boots, the guest gets (an overlay of) the disk
+    both = image(name="both", disk="/var/lib/disk.qcow2")
+    both.full_clean()
+    assert both.kind == "kernel"
 
 
 def test_database_refuses_an_image_without_a_source():
@@ -103,9 +107,10 @@ def test_order_refuses_an_image_of_the_wrong_hypervisor_or_retired(cluster):
 
 def test_placement_follows_the_image_and_the_spec_carries_it(cluster):
     nodes = {
-        kind: make_node(cluster=cluster, hypervisor=kind, state=Node.State.READY)
+        kind: make_node(cluster=cluster, hypervisor=kind, state=Node.State.READY,
+                        facts={"lxd_storage_driver": "btrfs"} if kind == "lxd" else {})
         for kind in ("netns", "libvirt", "lxd")
-    }
+    }  # fmt: skip
     qemu = image(ready_marker="fabric-guest: ready", boot_timeout_seconds=30)
     qemu.save()
     lxd = image(name="ct", hypervisor="lxd", kernel="", initrd="", lxd_alias="bb")
@@ -197,3 +202,47 @@ def test_hypervisor_options_stay_while_the_node_has_vms(cluster):
     node.description = "other changes are fine"
     node.hypervisor_options = {"namespace_prefix": "lab-vm-"}
     node.full_clean()
+
+
+def lxd_image() -> GuestImage:
+    lxd = image(name="ct", hypervisor="lxd", kernel="", initrd="", lxd_alias="bb")
+    lxd.save()
+    return lxd
+
+
+def test_a_container_is_refused_when_no_ready_lxd_node_enforces_its_disk_size(cluster):
+    """An LXD `dir` pool ignores a root disk's `size=`: refused at order time, naming the plan
+    and the nodes' pools, and nothing is saved."""
+    tenant, plan, ct = make_tenant(), make_plan(kind="container"), lxd_image()
+    make_node(cluster=cluster, name="lxd-dir", hypervisor="lxd", state=Node.State.READY,
+              facts={"lxd_storage_driver": "dir"})  # fmt: skip
+    make_node(cluster=cluster, name="lxd-old", hypervisor="lxd", state=Node.State.READY)
+    make_node(
+        cluster=cluster, name="lxd-new", hypervisor="lxd", facts={"lxd_storage_driver": "btrfs"}
+    )  # fmt: skip  (not ready yet)
+
+    with pytest.raises(ValidationError) as caught:
+        vm_order(tenant=tenant, plan=plan, cluster=cluster, name="c", image=ct)
+    message = caught.value.message_dict["plan"][0]
+    assert "lxd-dir: dir; lxd-old: unknown" in message and "btrfs" in message
+    assert not VirtualMachine.objects.filter(name="c").exists()
+
+    Node.objects.filter(name="lxd-new").update(state=Node.State.READY)
+    vm = vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name="c", image=ct))
+    assert vm.node.name == "lxd-new", "placement takes only a node that enforces the size"
+
+
+def test_placement_skips_lxd_nodes_whose_pool_does_not_enforce_sizes(cluster):
+    ct = lxd_image()
+    vm = vm_order(
+        tenant=make_tenant(), plan=make_plan(kind="container"), cluster=cluster, name="c", image=ct
+    )  # fmt: skip  (no ready node yet: ordering is fine)
+    make_node(cluster=cluster, name="lxd-dir", hypervisor="lxd", state=Node.State.READY,
+              facts={"lxd_storage_driver": "dir"})  # fmt: skip
+    with pytest.raises(NoCapacity, match="lxd-dir: storage pool does not enforce disk sizes"):
+        vm_place(vm)
+
+
+def test_libvirt_and_lab_nodes_always_hold_guests_to_their_disk_size(cluster):
+    for kind in ("libvirt", "netns"):
+        assert node_enforces_disk_size(make_node(cluster=cluster, hypervisor=kind))
