@@ -171,37 +171,37 @@ def test_guests_can_reach_the_internet_and_each_other_and_nothing_of_the_provide
     assert ping(lab, ns["e1"], INTERNET_HOST), "a guest reaches the internet"
     assert core_probe(evil["ipv4"]) > before, "the core counts the guest's own pings"
 
+    # Every leak is collected, so that one run shows them all (with the filter off: each).
+    leaks = []
+
     # 1. spoofing: e1 takes the addresses of another tenant's VM (on the other node) and
     # pings the internet and the guest beside it on its node from them
     victim = next(vm for vm in vms if vm["node"] != evil["node"])
+    target = next(vm for vm in vms if vm["node"] == evil["node"] and vm is not evil)
     netns(ns["e1"], f"ip addr add {victim['ipv4']}/32 dev eth0; "
                     f"ip -6 addr add {victim['ipv6']}/128 dev eth0 nodad")  # fmt: skip
     spoofed_before = core_probe(victim["ipv4"])
     netns(ns["e1"], f"ping -c 3 -i 0.2 -W 1 -I {victim['ipv4']} {INTERNET_HOST}", check=False)
-    assert core_probe(victim["ipv4"]) == spoofed_before, "a spoofed source reached the core"
-    assert counter(evil_node.namespace, "inet", TABLE, "spoofed IPv4 source") >= 3
-    target = next(vm for vm in vms if vm["node"] == evil["node"] and vm is not evil)
+    if core_probe(victim["ipv4"]) != spoofed_before:
+        leaks.append("a spoofed IPv4 source reached the core")
     netns(ns[target["name"]], "nft add table inet sink; nft 'add chain inet sink in "
           "{ type filter hook input priority 0 ; }'; "
           f"nft add rule inet sink in ip6 saddr {victim['ipv6']} counter")  # fmt: skip
-    # (the neighbour entry of the gateway is learnt first, from e1's own address: a
-    # neighbour solicitation from a1's address would already be dropped at the node)
+    # (the gateway's neighbour entry is learnt first, from e1's own address: a neighbour
+    # solicitation from the stolen address would already be dropped at the node)
     netns(ns["e1"], f"ping -6 -c 1 -W 2 -I {evil['ipv6']} {target['ipv6']}")
-    spoof6 = netns(ns["e1"], f"ping -6 -c 3 -i 0.2 -W 1 -I {victim['ipv6']} {target['ipv6']} 2>&1",
-                   check=False)  # fmt: skip
-    assert "packets 0 " in netns(ns[target["name"]], "nft list chain inet sink in"), (
-        "a spoofed IPv6 source reached a guest on the same node"
-    )
-    assert counter(evil_node.namespace, "inet", TABLE, "spoofed IPv6 source") >= 3, spoof6
+    netns(ns["e1"], f"ping -6 -c 3 -i 0.2 -W 1 -I {victim['ipv6']} {target['ipv6']}",
+          check=False)  # fmt: skip
+    if "packets 0 " not in netns(ns[target["name"]], "nft list chain inet sink in"):
+        leaks.append("a spoofed IPv6 source reached a guest on the same node")
     netns(ns["e1"], f"ip addr del {victim['ipv4']}/32 dev eth0; "
                     f"ip -6 addr del {victim['ipv6']}/128 dev eth0")  # fmt: skip
 
     # 2. the provider's side: nothing answers, not even a refusal (silently dropped)
-    node_address = evil_node.address
     checks = {
         "node sshd via the gateway": (cluster.gateway_ipv4, 22),
-        "node sshd via its underlay address": (node_address, 22),
-        "BGP to the gateway": (cluster.gateway_ipv4, 179),
+        "node sshd via its underlay address": (evil_node.address, 22),
+        "BGP OPEN to the gateway": (cluster.gateway_ipv4, 179),
         "the other node's sshd": (next(h for h in nodes.values() if h is not evil_node)
                                   .address, 22),
         "core BGP on its underlay address": (lab.core.address, 179),
@@ -210,12 +210,18 @@ def test_guests_can_reach_the_internet_and_each_other_and_nothing_of_the_provide
     for rr in lab.by_role("rr"):
         checks[f"{rr.name} BGP"] = (rr.address, 179)
         checks[f"{rr.name} sshd"] = (rr.address, 22)
-    results = {what: tcp(ns["e1"], *where) for what, where in checks.items()}
-    assert results == {what: "timeout" for what in checks}, results
-    assert not ping(lab, ns["e1"], lab.core.address), "ICMP to the core's underlay address"
-    assert counter(evil_node.namespace, "inet", TABLE, "guest to node") > 0
-    assert counter(evil_node.namespace, "inet", TABLE, "guest to infrastructure") > 0
-    assert counter(evil_node.namespace, "inet", TABLE, "BGP from a guest") > 0
+    for what, where in checks.items():
+        if (result := tcp(ns["e1"], *where)) != "timeout":
+            leaks.append(f"{what} {where}: {result}")
+    if ping(lab, ns["e1"], lab.core.address):
+        leaks.append("ICMP to the core's underlay address answered")
+    assert leaks == [], "leaks:\n" + "\n".join(leaks)
+
+    # ... and it was the node's filter that dropped them
+    for comment in ("spoofed IPv4 source", "spoofed IPv6 source"):
+        assert counter(evil_node.namespace, "inet", TABLE, comment) >= 3, comment
+    for comment in ("guest to node", "guest to infrastructure", "BGP from a guest"):
+        assert counter(evil_node.namespace, "inet", TABLE, comment) > 0, comment
 
 
 def test_reconcile_restores_a_deleted_rule_element_and_table(lab, ready_cluster):
