@@ -101,6 +101,18 @@ def read_sysctls(session: SSHSession) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (line.split("=", 1) for line in out.splitlines())}
 
 
+def repair_sysctls(session: SSHSession, *, persist: bool) -> list[str]:
+    """Set again the routing sysctls that differ from NODE_SYSCTLS (a reboot without the
+    persisted file, a hand edit, a new lab); what was wrong, in words."""
+    current = read_sysctls(session)
+    wrong = {key: value for key, value in NODE_SYSCTLS.items() if current.get(key) != value}
+    if wrong:
+        apply_sysctls(session, persist=persist)
+    return [
+        f"{key} was {current.get(key, 'unset')}: set to {value}" for key, value in wrong.items()
+    ]
+
+
 # --- hypervisors ------------------------------------------------------------------------------
 
 

@@ -217,7 +217,8 @@ def _power(run: JobRun, *, start: bool) -> None:
         return
     spec, driver = guest_spec(vm), node_driver(vm.node)
     with ExitStack() as stack, run.step("hypervisor_start" if start else "hypervisor_stop"):
-        (driver.start if start else driver.stop)(connect(stack, vm.node), spec)
+        # a start also restores what the guest's network lost while it was down
+        (driver.attach_and_start if start else driver.stop)(connect(stack, vm.node), spec)
     vm_set_state(vm, target)
 
 

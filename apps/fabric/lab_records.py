@@ -6,7 +6,7 @@ route reflectors; and the fields of a node for one of the lab's node hosts. Ever
 host key is pinned (the lab made them), so the lab runs under the strict host-key policy.
 """
 
-from apps.fabric.models import BorderGateway, Cluster, RouteReflector
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.ipam.models import IPPool, Network
 from lab.netns import Lab
 
@@ -61,3 +61,25 @@ def lab_node_fields(lab: Lab, name: str, **overrides) -> dict:
     }  # fmt: skip
     fields.update(overrides)
     return fields
+
+
+def lab_refresh_records(lab: Lab, cluster: Cluster) -> None:
+    """Point an existing lab cluster's device records at a lab brought up again (its
+    simulator's port and password, the hosts' keys), so that provisioning and reconcile
+    can prepare the new lab's hosts."""
+    for bgw in BorderGateway.objects.filter(cluster=cluster):
+        bgw.mgmt_host, bgw.mgmt_port = "127.0.0.1", lab.junos_port
+        bgw.username, bgw.password = lab.junos_username, lab.junos_password
+        bgw.ssh_host_key = lab.junos_host_key
+        bgw.save()
+    for rr in cluster.route_reflectors.filter(name__in=lab.hosts):
+        host = lab.hosts[rr.name]
+        rr.ssh_private_key, rr.ssh_host_key = lab.ssh_private_key, lab.host_key(rr.name)
+        rr.bird_config_path, rr.bird_socket_path = host.bird_conf, host.bird_socket
+        rr.save()
+    for node in Node.objects.filter(cluster=cluster, name__in=lab.hosts):
+        fields = lab_node_fields(lab, node.name)
+        for field in ("underlay_ip", "ssh_private_key", "ssh_host_key", "bird_config_path",
+                      "bird_socket_path"):  # fmt: skip
+            setattr(node, field, fields[field])
+        node.save()

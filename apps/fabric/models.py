@@ -548,3 +548,13 @@ class BorderGateway(models.Model):
 def default_router_object_name(cluster_name: str) -> str:
     """The border gateway's group and import policy name for a cluster: FABRIC-<cluster>."""
     return f"FABRIC-{cluster_name}"[:63]
+
+
+def persists_host_config(node: Node) -> bool:
+    """Whether node setup writes the node's /etc (sysctls that survive a reboot). Lab nodes
+    (the netns driver, or daemons in a private state dir) share the machine's /etc: theirs
+    are set, not persisted."""
+    lab_node = node.hypervisor == Node.Hypervisor.NETNS or bool(
+        (node.hypervisor_options or {}).get("state_dir")
+    )
+    return not lab_node

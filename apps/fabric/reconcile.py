@@ -6,12 +6,11 @@ reached fails its own step and the others are still checked.
 """
 
 import logging
-import shlex
 from contextlib import ExitStack
 
 from apps.compute.models import VirtualMachine
 from apps.fabric.connections import bird_paths, connect
-from apps.fabric.models import Cluster, Node, RouteReflector
+from apps.fabric.models import Cluster, Node, RouteReflector, persists_host_config
 from apps.fabric.selectors import (
     node_bird_config,
     node_firewall_config,
@@ -19,7 +18,7 @@ from apps.fabric.selectors import (
     serving_nodes,
 )
 from apps.jobs.runner import JobRun
-from workers import firewall
+from workers import firewall, node_setup
 from workers.bird_remote import apply_config
 from workers.errors import DeviceError
 from workers.render import render_node_bird, render_route_reflector_bird
@@ -30,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 class DevicesFailed(DeviceError):
     """Some devices could not be checked or repaired (their steps say why)."""
+
+
+class VmNetworkIncomplete(DeviceError):
+    """A running VM's network could not be made complete again."""
 
 
 def reconcile(run: JobRun) -> None:
@@ -87,30 +90,39 @@ def _reconcile_rr(session: SSHSession, rr: RouteReflector) -> list[str]:
 
 
 def _reconcile_node(session: SSHSession, node: Node) -> list[str]:
+    """The node's routing sysctls, packet filter, running VMs' networks and bird.conf."""
     from apps.compute.workflows import guest_spec, node_driver
 
+    repairs = node_setup.repair_sysctls(session, persist=persists_host_config(node))
     config = node_firewall_config(node)
     desired = firewall.render_node_firewall(config)
     drift = firewall.read_and_compare(session, desired)
     if drift:
         firewall.repair(session, drift, desired)
-    repairs = drift.describe()
+    repairs += drift.describe()
     driver = node_driver(node)
     vms = node.virtual_machines.filter(state=VirtualMachine.State.RUNNING).select_related(
         "cluster", "plan"
     )
     for vm in vms.prefetch_related("ip_addresses"):
-        spec = guest_spec(vm)
-        route = session.run(f"ip -4 route show {spec.ipv4}/32", check=False).stdout
-        if f"dev {spec.vnet}" not in route:
-            if not driver.exists(session, spec):
-                repairs.append(
-                    f"VM {vm.name}: guest missing on the node (not recreated; see its page)"
-                )
-                continue
-            driver.attach_network(session, spec)
-            repairs.append(
-                f"VM {vm.name}: route {spec.ipv4}/32 dev {shlex.quote(spec.vnet)} restored"
-            )
+        repairs += _repair_vm_network(session, driver, vm, guest_spec(vm))
     repairs += _apply_if_drifted(session, node, render_node_bird(node_bird_config(node)))
     return repairs
+
+
+def _repair_vm_network(session: SSHSession, driver, vm: VirtualMachine, spec) -> list[str]:
+    """A running VM's vnet (gateway address and MAC, proxy ARP, its routes) and, where the
+    driver sees it, the guest's side: made complete again; what was missing, in words.
+
+    Raises:
+        VmNetworkIncomplete: still incomplete after the repair.
+    """
+    problems = driver.network_problems(session, spec)
+    if not problems:
+        return []
+    if not driver.exists(session, spec):
+        return [f"VM {vm.name}: guest missing on the node (not recreated; see its page)"]
+    driver.attach_network(session, spec)
+    if left := driver.network_problems(session, spec):
+        raise VmNetworkIncomplete(f"VM {vm.name}: still {'; '.join(left)} after a repair")
+    return [f"VM {vm.name}: {problem}" for problem in problems]

@@ -49,7 +49,7 @@ def test_reconcile_repairs_a_missing_route_a_hand_edited_config_and_an_rr_missin
     assert "rewritten" in steps["reconcile_rr_rr1"].output
     assert steps["reconcile_rr_rr2"].state == "skipped"
     node_step = steps["reconcile_node_node1"].output
-    assert f"VM drifty: route {address}/32 dev {vm.vnet_name} restored" in node_step
+    assert f"VM drifty: route {address}/32 dev {vm.vnet_name} was missing" in node_step
     assert "bird.conf differed from the desired config" in node_step
     assert f"{address} dev {vm.vnet_name}" in node_host.run(f"ip route show {address}/32").stdout
     assert Path(node_host.bird_conf).read_text() == render_node_bird(node_bird_config(node))

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from workers.hypervisors import DRIVERS, GuestSpec, HypervisorDriver
+from workers.hypervisors.base import host_side_problems
 from workers.hypervisors.netns import NetnsDriver
 from workers.ssh import CommandResult
 
@@ -95,3 +96,60 @@ def test_default_attach_and_start_attaches_then_starts():
     driver = Calls(exists=True)
     driver.attach_and_start(RecordingSession(), GUEST)
     assert driver.calls == ["attach_network", "start"]
+
+
+COMPLETE_VNET = (
+    "link=9: vnet7@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP "
+    "mode DEFAULT group default qlen 1000\\    link/ether 02:00:0a:00:00:01 brd "
+    "ff:ff:ff:ff:ff:ff link-netns fabvm-7\n"
+    "addr=9: vnet7    inet 10.0.0.1/32 scope global vnet7\\       valid_lft forever "
+    "preferred_lft forever\n"
+    "proxy_arp=1\n"
+    "route4=203.0.113.10 scope link\n"
+    "guest_link=2: eth0@if9: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n"
+    "guest_addr=2: eth0    inet 203.0.113.10/32 scope global eth0\n"
+    "guest_default=default via 10.0.0.1 dev eth0 onlink\n"
+)
+
+
+def test_a_complete_vnet_and_guest_have_no_network_problems():
+    session = RecordingSession(COMPLETE_VNET)
+    assert NetnsDriver().network_problems(session, GUEST) == []
+    [command] = session.commands  # one round trip
+    subprocess.run(["sh", "-n", "-c", shlex.split(command)[2]], check=True)
+
+
+@pytest.mark.parametrize(
+    ("replace", "problem"),
+    [
+        (("UP,LOWER_UP> mtu 1500 qdisc", "LOWER_UP> mtu 1500 qdisc"), "vnet7 was down"),
+        (("link/ether 02:00:0a:00:00:01", "link/ether 02:aa:bb:cc:dd:ee"),
+         "vnet7 lacked the gateway MAC 02:00:0a:00:00:01"),
+        (("inet 10.0.0.1/32", "inet 10.0.0.2/32"), "vnet7 lacked the gateway address 10.0.0.1"),
+        (("proxy_arp=1", "proxy_arp=0"), "vnet7 lacked proxy ARP"),
+        (("route4=203.0.113.10 scope link", "route4="),
+         "route 203.0.113.10/32 dev vnet7 was missing"),
+        (("eth0@if9: <BROADCAST,MULTICAST,UP,LOWER_UP>", "eth0@if9: <BROADCAST,MULTICAST>"),
+         "the guest's eth0 was down"),
+        (("inet 203.0.113.10/32", "inet 203.0.113.11/32"),
+         "the guest lacked its address 203.0.113.10"),
+        (("guest_default=default via 10.0.0.1 dev eth0 onlink", "guest_default="),
+         "the guest had no default route"),
+    ],
+)  # fmt: skip
+def test_each_missing_piece_of_a_vm_network_is_named(replace, problem):
+    session = RecordingSession(COMPLETE_VNET.replace(*replace))
+    assert NetnsDriver().network_problems(session, GUEST) == [problem]
+
+
+def test_a_missing_vnet_is_one_problem():
+    seen = {"link": "", "addr": "", "proxy_arp": "", "route4": ""}
+    assert host_side_problems(GUEST, seen) == ["vnet7 was missing"]
+
+
+def test_netns_start_restores_the_guests_address_and_default_route():
+    session = RecordingSession()
+    NetnsDriver().start(session, GUEST)
+    [command] = session.commands
+    assert "ip -n fabvm-7 addr replace 203.0.113.10/32 dev eth0" in command
+    assert "ip -n fabvm-7 route replace default via 10.0.0.1 dev eth0 onlink" in command

@@ -1,5 +1,7 @@
 """What every hypervisor driver does, and the plain data it is given."""
 
+import ipaddress
+import re
 import shlex
 import time
 from abc import ABC, abstractmethod
@@ -95,6 +97,15 @@ class HypervisorDriver(ABC):
         self.attach_network(session, guest)
         self.start(session, guest)
 
+    def network_probes(self, guest: GuestSpec) -> dict[str, str]:
+        """Shell commands whose output `network_problems` reads (one round trip)."""
+        return host_side_probes(guest)
+
+    def network_problems(self, session: SSHSession, guest: GuestSpec) -> list[str]:
+        """What a running guest's network lacks of what `attach_network` sets up, in words
+        (empty: complete). A driver that sees the guest's side too adds its checks."""
+        return host_side_problems(guest, probe(session, self.network_probes(guest)))
+
 
 def host_side_routing(guest: GuestSpec) -> list[str]:
     """Shell lines that make `guest.vnet` the guest's gateway and route its /32 there.
@@ -128,6 +139,60 @@ def host_side_unrouting(guest: GuestSpec) -> list[str]:
     if guest.ipv6:
         lines.append(f"ip -6 route del {guest.ipv6}/128 dev {vnet} 2>/dev/null || true")
     return lines + firewall.detach_lines(filter_guest(guest))
+
+
+def host_side_probes(guest: GuestSpec) -> dict[str, str]:
+    """Commands showing the vnet's state, for `host_side_problems`."""
+    vnet = shlex.quote(guest.vnet)
+    probes = {
+        "link": f"ip -o link show dev {vnet}",
+        "addr": f"ip -o addr show dev {vnet}",
+        "proxy_arp": f"cat /proc/sys/net/ipv4/conf/{vnet}/proxy_arp",
+        "route4": f"ip -4 route show {guest.ipv4}/32 dev {vnet}",
+    }
+    if guest.ipv6:
+        probes["route6"] = f"ip -6 route show {guest.ipv6}/128 dev {vnet}"
+    return probes
+
+
+def host_side_problems(guest: GuestSpec, seen: dict[str, str]) -> list[str]:
+    """What `host_side_routing` sets and the vnet lacks, from `host_side_probes`' output."""
+    vnet = guest.vnet
+    if not seen.get("link"):
+        return [f"{vnet} was missing"]
+    problems = []
+    flags = re.search(r"<([^>]*)>", seen["link"])
+    if not flags or "UP" not in flags.group(1).split(","):
+        problems.append(f"{vnet} was down")
+    if f"link/ether {guest.gateway_mac.lower()} " not in seen["link"].lower() + " ":
+        problems.append(f"{vnet} lacked the gateway MAC {guest.gateway_mac}")
+    addresses = seen.get("addr", "").split()
+    if f"{guest.gateway_ipv4}/32" not in addresses:
+        problems.append(f"{vnet} lacked the gateway address {guest.gateway_ipv4}")
+    gateway6 = str(ipaddress.ip_address(guest.gateway_ipv6)) if guest.gateway_ipv6 else ""
+    if guest.ipv6 and gateway6 and f"{gateway6}/64" not in addresses:
+        problems.append(f"{vnet} lacked the gateway address {guest.gateway_ipv6}")
+    if seen.get("proxy_arp", "").strip() != "1":
+        problems.append(f"{vnet} lacked proxy ARP")
+    if not seen.get("route4"):
+        problems.append(f"route {guest.ipv4}/32 dev {vnet} was missing")
+    if guest.ipv6 and not seen.get("route6"):
+        problems.append(f"route {guest.ipv6}/128 dev {vnet} was missing")
+    return problems
+
+
+def probe(session: SSHSession, probes: dict[str, str]) -> dict[str, str]:
+    """Run each command (errors ignored) in one round trip; its output on one line, by key."""
+    script = "\n".join(
+        f"printf '%s=%s\\n' {key} \"$({command} 2>/dev/null | tr '\\n' ' ')\""
+        for key, command in probes.items()
+    )
+    out = session.run("sh -c " + shlex.quote(script), check=False).stdout
+    return {
+        key: value.strip()
+        for key, _, value in (line.partition("=") for line in out.splitlines())
+        if key in probes
+    }
 
 
 def filter_guest(guest: GuestSpec) -> firewall.GuestAddresses:

@@ -6,13 +6,17 @@ default route via the gateway onlink) with real kernels, without a real guest OS
 steps) are one idempotent remote script each: one SSH round trip per step.
 """
 
+import re
 import shlex
 
 from workers.hypervisors.base import (
     GuestSpec,
     HypervisorDriver,
+    host_side_probes,
+    host_side_problems,
     host_side_routing,
     host_side_unrouting,
+    probe,
     run_script,
 )
 from workers.ssh import SSHSession
@@ -74,6 +78,29 @@ class NetnsDriver(HypervisorDriver):
                 )
         run_script(session, lines)
 
+    def network_probes(self, guest: GuestSpec) -> dict[str, str]:
+        ns = self.namespace(guest)
+        return {
+            **host_side_probes(guest),
+            "guest_link": f"ip -n {ns} -o link show dev eth0",
+            "guest_addr": f"ip -n {ns} -o addr show dev eth0",
+            "guest_default": f"ip -n {ns} -4 route show default",
+        }
+
+    def network_problems(self, session: SSHSession, guest: GuestSpec) -> list[str]:
+        """The vnet's problems, and the guest side's: eth0 up with its address and default
+        route (a namespace "VM" has no OS of its own to restore them)."""
+        seen = probe(session, self.network_probes(guest))
+        problems = host_side_problems(guest, seen)
+        flags = re.search(r"<([^>]*)>", seen.get("guest_link", ""))
+        if not flags or "UP" not in flags.group(1).split(","):
+            problems.append("the guest's eth0 was down")
+        if f"{guest.ipv4}/32" not in seen.get("guest_addr", "").split():
+            problems.append(f"the guest lacked its address {guest.ipv4}")
+        if "default via" not in seen.get("guest_default", ""):
+            problems.append("the guest had no default route")
+        return problems
+
     def detach_network(self, session: SSHSession, guest: GuestSpec) -> None:
         vnet = shlex.quote(guest.vnet)
         run_script(
@@ -81,7 +108,8 @@ class NetnsDriver(HypervisorDriver):
         )
 
     def start(self, session: SSHSession, guest: GuestSpec) -> None:
-        run_script(session, [f"ip -n {self.namespace(guest)} link set eth0 up"])
+        """eth0 up, with the address and default route it lost when it went down."""
+        self.attach_network(session, guest)
 
     def stop(self, session: SSHSession, guest: GuestSpec) -> None:
         run_script(session, [f"ip -n {self.namespace(guest)} link set eth0 down"])

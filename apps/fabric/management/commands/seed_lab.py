@@ -5,9 +5,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.compute.models import Plan
-from apps.fabric.lab_records import lab_cluster, lab_node_fields
+from apps.fabric.lab_records import lab_cluster, lab_node_fields, lab_refresh_records
 from apps.fabric.models import Cluster
 from apps.fabric.services import cluster_provision_start, node_create
+from apps.jobs.models import Job
+from apps.jobs.services import job_start
 from apps.tenancy.models import Membership, Role, Tenant
 from lab.netns import DEFAULT_DIR, Lab
 
@@ -24,8 +26,16 @@ class Command(BaseCommand):
             lab = Lab.load(lab_dir)
         except FileNotFoundError:
             raise CommandError(f"no lab in {lab_dir}: run `make lab-up` first") from None
-        if Cluster.objects.filter(name="lab").exists():
-            self.stdout.write("cluster 'lab' already exists; nothing to do")
+        if existing := Cluster.objects.filter(name="lab").first():
+            # a new lab under an existing database: its hosts were never prepared
+            lab_refresh_records(lab, existing)
+            cluster_provision_start(cluster=existing)
+            job_start(kind=Job.Kind.RECONCILE)
+            self.stdout.write(
+                "Cluster 'lab' exists: its records now point at this lab; provisioning and a "
+                "reconcile (node sysctls, packet filter, BIRD, VM routes) are queued. VMs whose "
+                "guests went with the previous lab are reported by the reconcile job."
+            )
             return
         cluster = lab_cluster(lab)
         cluster_provision_start(cluster=cluster)
