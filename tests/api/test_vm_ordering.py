@@ -191,12 +191,12 @@ def test_stop_start_and_delete_answer_202_and_refuse_wrong_states(world):
 
 def test_only_the_description_of_a_vm_changes(world):
     vm = order_running_vm(world)
-    response = world.client("alice").patch(
-        f"{VMS}{vm.pk}/",
-        {"description": "db", "name": "renamed", "state": "deleted"},
-        format="json",
-    )
-    assert response.status_code == 200
+    url, client = f"{VMS}{vm.pk}/", world.client("alice")
+    response = client.patch(url, {"description": "db", "name": "renamed", "state": "deleted"},
+                            format="json")  # fmt: skip
+    error = assert_error(response, 400, "validation_error", "name")
+    assert set(error["fields"]) == {"name", "state"}
+    assert client.patch(url, {"description": "db"}, format="json").status_code == 200
     vm.refresh_from_db()
     assert (vm.description, vm.name, vm.state) == ("db", vm.name, "running")
 
