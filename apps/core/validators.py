@@ -5,6 +5,7 @@ that a router parses. These validators are whitelists: what they accept cannot c
 string, open a block, end a statement or start a comment in BIRD or Junos syntax.
 """
 
+import ipaddress
 import re
 
 import netaddr
@@ -113,6 +114,35 @@ def parse_ip(value) -> netaddr.IPAddress | None:
         return netaddr.IPAddress(str(value))
     except (netaddr.AddrFormatError, ValueError, TypeError):
         return None
+
+
+def device_address_kind(value) -> str:
+    """What keeps `value` from being a device's own unicast address ("loopback"...), or ""
+    when it can be one (or is no address: its field validator reports that)."""
+    try:
+        address = ipaddress.ip_address(str(value))
+    except ValueError:
+        return ""
+    kinds = [
+        ("unspecified", address.is_unspecified),
+        ("broadcast", address == ipaddress.IPv4Address("255.255.255.255")),
+        ("loopback", address.is_loopback),
+        ("multicast", address.is_multicast),
+        ("link-local", address.is_link_local),
+        ("reserved", address.is_reserved),
+    ]
+    return next((kind for kind, matches in kinds if matches), "")
+
+
+def validate_device_address(value) -> None:
+    """A device's underlay or peering address: unicast, not 0.0.0.0, 255.255.255.255,
+    loopback, multicast, link-local or reserved (BGP sessions run to it)."""
+    kind = device_address_kind(value)
+    if kind:
+        raise ValidationError(
+            f"{value} is a {kind} address; give the device's unicast address.",
+            code="not_unicast",
+        )
 
 
 def is_config_name(value) -> bool:
