@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.api.filters import OUT_OF_RANGE, check_utc_range
+from apps.core.validators import parse_asn
 from apps.jobs.models import Job
 
 
@@ -112,6 +113,17 @@ def with_job_link(serializer_class: type) -> type:
 def started(serializer_data: dict, job: Job) -> dict:
     """The 202 body of a write that started a job: the object and its `job` link."""
     return {**serializer_data, "job": JobLinkSerializer(job).data}
+
+
+class AsnField(serializers.IntegerField):
+    """An AS number, plain (64512) or asdot ("1.10"), answered as an integer; one message
+    when it is not one."""
+
+    def to_internal_value(self, data):
+        try:
+            return parse_asn(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0]) from None
 
 
 class UtcDateTimeField(serializers.DateTimeField):

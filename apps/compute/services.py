@@ -122,6 +122,7 @@ def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
     if vm.state in (VirtualMachine.State.ORDERED, VirtualMachine.State.PROVISIONING):
         raise ValidationError({"state": f"VM {vm} is still being built; delete it once done."})
     _refuse_while_acting(vm)
+    vm_set_state(vm, VirtualMachine.State.DELETING)  # at once: what the answer shows
     return job_start(kind=Job.Kind.VM_DELETE, target=vm, tenant=vm.tenant, created_by=created_by)
 
 

@@ -35,11 +35,38 @@ validate_config_description = RegexValidator(
 )
 
 
+ASN_RE = re.compile(r"^([0-9]{1,10})(?:\.([0-9]{1,5}))?\Z")
+
+
 def validate_asn(value: int) -> None:
     if value is None or not 1 <= int(value) <= MAX_ASN:
         raise ValidationError(
             f"AS number must be between 1 and {MAX_ASN} (4-byte range).", code="invalid_asn"
         )
+
+
+def parse_asn(value) -> int:
+    """An AS number typed plain (64512) or asdot (1.10 = 1 * 65536 + 10), checked.
+
+    Raises:
+        ValidationError: one message, whatever is wrong with it.
+    """
+    match = ASN_RE.match(str(value).strip()) if isinstance(value, (int, str)) else None
+    if match is None or isinstance(value, bool):
+        raise ValidationError(
+            "AS number: plain (e.g. 64512) or asdot (e.g. 1.10).", code="invalid_asn"
+        )
+    high, low = match.groups()
+    if low is None:
+        asn = int(high)
+    elif int(high) <= 65535 and int(low) <= 65535:
+        asn = int(high) * 65536 + int(low)
+    else:
+        raise ValidationError(
+            "AS number in asdot: both parts between 0 and 65535 (e.g. 1.10).", code="invalid_asn"
+        )
+    validate_asn(asn)
+    return asn
 
 
 def parse_community(value: str) -> tuple[int, ...]:

@@ -171,9 +171,11 @@ def route_reflector_update(rr: RouteReflector, **fields) -> RouteReflector:
     return instance_update(rr, **fields)
 
 
-def border_gateway_create(**fields) -> BorderGateway:
-    """Record the cluster's border gateway; configured by `border_gateway_sync`."""
-    return instance_create(BorderGateway, **fields)
+def border_gateway_create(*, cluster: Cluster, peer_asn: int | None = None, **fields):
+    """Record the cluster's border gateway; configured by `border_gateway_sync`. Without a
+    peer AS it peers iBGP, in the cluster's AS (as the article and the wizard)."""
+    peer_asn = cluster.bgp_asn if peer_asn is None else peer_asn
+    return instance_create(BorderGateway, cluster=cluster, peer_asn=peer_asn, **fields)
 
 
 def border_gateway_update(border_gateway: BorderGateway, **fields) -> BorderGateway:

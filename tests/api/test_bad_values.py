@@ -57,3 +57,41 @@ def test_a_bird_path_that_is_not_normalised_is_400(world, path):
     body = {**TestRouteReflectors().payload(world), "bird_config_path": path}
     error = assert_error(post(world, RRS, body), 400, "validation_error", "bird_config_path")
     assert "normalised" in error["fields"]["bird_config_path"][0]
+
+
+# --- AS numbers --------------------------------------------------------------------------------
+
+CLUSTERS = "/api/v1/clusters/"
+
+
+def cluster_body(asn) -> dict:
+    return {"name": "ams9", "bgp_asn": asn, "bgp_community": "65001:7"}
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("1.10", 65546), ("65000", 65000), (64512, 64512)])
+def test_cluster_asn_plain_or_asdot_is_accepted(world, typed, stored):
+    response = post(world, CLUSTERS, cluster_body(typed))
+    assert response.status_code == 201, response.content[:500]
+    assert response.json()["bgp_asn"] == stored
+
+
+@pytest.mark.parametrize("typed", [-1, "-1", 0, 4294967296, "1.65536", "65536.0", "x", "1.2.3"])
+def test_a_bad_asn_is_one_message_naming_the_field(world, typed):
+    response = post(world, CLUSTERS, cluster_body(typed))
+    error = assert_error(response, 400, "validation_error", "bgp_asn")
+    [message] = error["fields"]["bgp_asn"]
+    assert "AS number" in message
+
+
+def test_border_gateway_peer_asn_defaults_to_the_clusters_as_and_takes_asdot(world):
+    body = TestBorderGateways().payload(world)
+    del body["peer_asn"]
+    response = post(world, BGWS, body)
+    assert response.status_code == 201, response.content[:500]
+    cluster_asn = world.client("admin").get(f"{CLUSTERS}{body['cluster']}/").json()["bgp_asn"]
+    assert response.json()["peer_asn"] == cluster_asn  # iBGP, as the wizard and the article
+    asdot = {**TestBorderGateways().payload(world), "peer_asn": "1.10"}
+    assert post(world, BGWS, asdot).json()["peer_asn"] == 65546
+    error = assert_error(post(world, BGWS, {**asdot, "peer_asn": -1}), 400, "validation_error",
+                         "peer_asn")  # fmt: skip
+    assert len(error["fields"]["peer_asn"]) == 1

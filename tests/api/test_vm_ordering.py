@@ -241,3 +241,13 @@ def test_a_failed_vm_does_not_keep_its_name(world):
     again = order(world)
     assert again.status_code == 202, again.content[:500]
     assert again.json()["name"] == "web-1" and again.json()["id"] != first["id"]
+
+
+def test_the_202_of_delete_shows_the_state_it_set(world):
+    vm, client = order_running_vm(world), world.client("alice")
+    deleted = client.delete(f"{VMS}{vm.pk}/")
+    assert deleted.status_code == 202
+    assert deleted.json()["state"] == "deleting"
+    vm.refresh_from_db()
+    assert vm.state == "deleting"
+    assert_error(client.delete(f"{VMS}{vm.pk}/"), 409, "invalid_state", "state")
