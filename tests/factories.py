@@ -82,6 +82,13 @@ def make_cluster(**overrides) -> Cluster:
     return _save(build_cluster(**overrides))
 
 
+def make_ready_cluster(**overrides) -> Cluster:
+    """A cluster that takes orders: `ready`, with one ready lab (netns) node."""
+    cluster = make_cluster(**{"state": Cluster.State.READY, **overrides})
+    make_node(cluster=cluster, hypervisor=Node.Hypervisor.NETNS, state=Node.State.READY)
+    return cluster
+
+
 def build_node(
     *, cluster: Cluster | None = None, name: str | None = None, underlay_ip: str | None = None, **o
 ) -> Node:

@@ -19,7 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.billing.models import AppendOnlyError
-from apps.compute.services import IdempotencyKeyReused, InvalidTransition, QuotaExceeded
+from apps.compute.services import (
+    ClusterNotReady,
+    IdempotencyKeyReused,
+    InvalidTransition,
+    QuotaExceeded,
+)
 from apps.ipam.services import AddressInUse, PoolExhausted
 
 NON_FIELD = "non_field_errors"
@@ -108,6 +113,8 @@ def _translate(exc):
     """Service and Django exceptions as ApiError; None for those DRF already knows."""
     if isinstance(exc, PoolExhausted):
         return Conflict(str(exc), code="pool_exhausted", fields={"cluster": [str(exc)]})
+    if isinstance(exc, ClusterNotReady):
+        return Conflict(str(exc), code="not_ready", fields={"cluster": [str(exc)]})
     if isinstance(exc, QuotaExceeded):
         return Conflict(str(exc), code="quota_exceeded", fields={"tenant": [str(exc)]})
     if isinstance(exc, InvalidTransition):

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from rest_framework import exceptions
-from rest_framework.filters import BaseFilterBackend, SearchFilter
+from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 
 
 class IdField(forms.IntegerField):
@@ -78,3 +78,26 @@ class RoleSearchFilter(SearchFilter):
         if access is not None and access.sees_all_tenants:
             fields += list(getattr(view, "staff_search_fields", []))
         return fields
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """`?ordering=` over `view.ordering_fields` (`-` for descending); an unknown field is a
+    400 naming the parameter and the allowed values, never a silently ignored request."""
+
+    def get_ordering(self, request, queryset, view):
+        given = request.query_params.get(self.ordering_param, "")
+        terms = [term.strip() for term in given.split(",") if term.strip()]
+        if terms:
+            context = {"request": request}
+            allowed = [name for name, _ in self.get_valid_fields(queryset, view, context)]
+            unknown = [term for term in terms if term.removeprefix("-") not in allowed]
+            if unknown:
+                raise exceptions.ValidationError(
+                    {
+                        self.ordering_param: [
+                            f"Unknown ordering {', '.join(unknown)}; allowed: "
+                            f"{', '.join(allowed)} (a leading - sorts descending)."
+                        ]
+                    }
+                )
+        return super().get_ordering(request, queryset, view)

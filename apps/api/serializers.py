@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.api.filters import OUT_OF_RANGE, check_utc_range
+from apps.core.validators import parse_asn
 from apps.jobs.models import Job
 
 
@@ -39,8 +40,35 @@ class JobLinkSerializer(serializers.ModelSerializer):
         return reverse("api:job-detail", args=[job.pk])
 
 
+CREATE_ONLY = "This field can't be changed after creation."
+READ_ONLY = "This field is read-only."
+
+
+def refuse_read_only_writes(serializer: serializers.Serializer) -> None:
+    """An update that gives a new value to a field that can't change is refused (400
+    naming the field) rather than answered 200 with nothing changed. The current value
+    given back (an object read, edited and sent whole) is accepted."""
+    data = serializer.initial_data
+    if not hasattr(data, "keys"):
+        return  # not an object: the serializer's own validation says so
+    create_only = getattr(getattr(serializer, "Meta", None), "create_only_fields", ())
+    errors = {}
+    for name, field in serializer.fields.items():
+        if field.read_only and name in data and not _is_current(field, data[name], serializer):
+            errors[name] = [CREATE_ONLY if name in create_only else READ_ONLY]
+    if errors:
+        raise serializers.ValidationError(errors)
+
+
+def _is_current(field: serializers.Field, given, serializer: serializers.Serializer) -> bool:
+    attribute = field.get_attribute(serializer.instance)
+    current = None if attribute is None else field.to_representation(attribute)
+    return given == current or (given is not None and str(given) == str(current))
+
+
 class CreateOnlyFieldsMixin:
-    """Fields in Meta.create_only_fields may be given on create and are read-only after."""
+    """Fields in Meta.create_only_fields may be given on create and are read-only after
+    (an update giving them a new value is a 400, see refuse_read_only_writes)."""
 
     def get_fields(self):
         fields = super().get_fields()
@@ -85,6 +113,17 @@ def with_job_link(serializer_class: type) -> type:
 def started(serializer_data: dict, job: Job) -> dict:
     """The 202 body of a write that started a job: the object and its `job` link."""
     return {**serializer_data, "job": JobLinkSerializer(job).data}
+
+
+class AsnField(serializers.IntegerField):
+    """An AS number, plain (64512) or asdot ("1.10"), answered as an integer; one message
+    when it is not one."""
+
+    def to_internal_value(self, data):
+        try:
+            return parse_asn(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0]) from None
 
 
 class UtcDateTimeField(serializers.DateTimeField):

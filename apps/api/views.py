@@ -1,13 +1,14 @@
 """Base classes of every API view: authentication, roles, tenant scoping, filters, services."""
 
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import filters, mixins, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.api.access import Access, get_access
-from apps.api.filters import NoNullCharacters, RoleSearchFilter
+from apps.api.filters import NoNullCharacters, RoleSearchFilter, StrictOrderingFilter
 from apps.api.permissions import Policy, RolePermission
+from apps.api.serializers import refuse_read_only_writes
 from apps.api.throttling import ThrottleBeforeRefusingMixin
 
 
@@ -70,12 +71,18 @@ class ApiViewSet(
         NoNullCharacters,
         DjangoFilterBackend,
         RoleSearchFilter,
-        filters.OrderingFilter,
+        StrictOrderingFilter,
     ]
     ordering_fields: list[str] = ["id"]
     search_fields: list[str] = []
     staff_search_fields: list[str] = []  # searched for platform roles only
     extra_errors: dict[str, tuple[int, ...]] = {}
+
+    def get_serializer(self, *args, **kwargs):
+        serializer = super().get_serializer(*args, **kwargs)
+        if serializer.instance is not None and "data" in kwargs:
+            refuse_read_only_writes(serializer)  # an update: 400 rather than ignored
+        return serializer
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

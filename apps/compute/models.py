@@ -162,6 +162,10 @@ class VirtualMachine(models.Model):
         DELETED = "deleted", "Deleted"
         FAILED = "failed", "Failed"
 
+    # A deleted or failed VM keeps no name: a new order may take it (a failed VM that
+    # would come back under a name taken since is refused, see vm_set_state).
+    NAMELESS_STATES = (State.DELETED, State.FAILED)
+
     TRANSITIONS: dict[str, frozenset[str]] = {
         State.ORDERED: frozenset({State.PROVISIONING, State.FAILED, State.DELETING}),
         State.PROVISIONING: frozenset({State.RUNNING, State.FAILED, State.DELETING}),
@@ -216,7 +220,7 @@ class VirtualMachine(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "name"],
-                condition=~Q(state="deleted"),
+                condition=~Q(state__in=["deleted", "failed"]),
                 name="vm_unique_name_per_tenant",
             ),
             models.UniqueConstraint(
@@ -234,10 +238,8 @@ class VirtualMachine(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if is_config_name(self.name) and self.tenant_id and self.state != self.State.DELETED:
-            taken = VirtualMachine.objects.filter(tenant_id=self.tenant_id, name=self.name)
-            if taken.exclude(state=self.State.DELETED).exclude(pk=self.pk).exists():
-                raise ValidationError({"name": f"You already have a VM named {self.name}."})
+        if is_config_name(self.name) and self.tenant_id and self.name_taken(state=self.state):
+            raise ValidationError({"name": f"You already have a VM named {self.name}."})
         if self.plan_id and self.cluster_id and self.plan.kind == Plan.Kind.CONTAINER:
             from apps.fabric.models import Cluster
 
@@ -252,6 +254,13 @@ class VirtualMachine(models.Model):
                     {"image": f"Image {self.image} is for {self.image.get_hypervisor_display()}; "
                      f"a {self.plan.get_kind_display().lower()} needs a {wanted} image."}
                 )  # fmt: skip
+
+    def name_taken(self, *, state: str) -> bool:
+        """Whether this VM, in `state`, would clash with another VM of its tenant by name."""
+        if state in self.NAMELESS_STATES:
+            return False
+        others = VirtualMachine.objects.filter(tenant_id=self.tenant_id, name=self.name)
+        return others.exclude(state__in=self.NAMELESS_STATES).exclude(pk=self.pk).exists()
 
     def can_transition_to(self, state: str) -> bool:
         return state in self.TRANSITIONS[self.state]

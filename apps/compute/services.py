@@ -24,6 +24,25 @@ class InvalidTransition(Exception):
     """A VM state change that the state machine does not allow."""
 
 
+class ClusterNotReady(Exception):
+    """The cluster takes no orders yet: not provisioned (new, failed) or no ready node."""
+
+
+NOT_ORDERABLE_CLUSTER_STATES = (Cluster.State.NEW, Cluster.State.FAILED)
+
+
+def cluster_refuses_orders(cluster: Cluster) -> str:
+    """Why `cluster` can't build a VM now, or "" when it can."""
+    if cluster.state in NOT_ORDERABLE_CLUSTER_STATES:
+        return (
+            f"Cluster {cluster} is {cluster.state}: it takes orders once provisioned and "
+            "ready; choose another."
+        )
+    if not cluster.nodes.filter(state=Node.State.READY).exists():
+        return f"Cluster {cluster} has no ready node yet; choose another or try again later."
+    return ""
+
+
 @transaction.atomic
 def vm_order(
     *,
@@ -44,6 +63,7 @@ def vm_order(
 
     Raises:
         ValidationError: naming the field (name taken, inactive plan, quota reached...).
+        ClusterNotReady: the cluster is new or failed, or has no ready node.
         PoolExhausted: no free address in the cluster's pools.
     """
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -52,8 +72,6 @@ def vm_order(
         errors["tenant"] = "This tenant is suspended and cannot order."
     if not plan.is_active:
         errors["plan"] = f"Plan {plan} is no longer offered."
-    if cluster.state == Cluster.State.FAILED:
-        errors["cluster"] = f"Cluster {cluster} is failed; choose another."
     if image is not None and not image.is_active:
         errors["image"] = f"Image {image} is no longer offered."
     elif image is not None and (refusal := disk_size_unenforceable(cluster=cluster, image=image)):
@@ -67,6 +85,8 @@ def vm_order(
         tenant=tenant, plan=plan, cluster=cluster, name=name, description=description, image=image
     )
     vm.full_clean()
+    if refusal := cluster_refuses_orders(cluster):
+        raise ClusterNotReady(refusal)
     vm.save()
     usage_record_state(vm, at=vm.state_changed)
     ip_allocate(cluster=cluster, vm=vm, family=4)
@@ -102,6 +122,7 @@ def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
     if vm.state in (VirtualMachine.State.ORDERED, VirtualMachine.State.PROVISIONING):
         raise ValidationError({"state": f"VM {vm} is still being built; delete it once done."})
     _refuse_while_acting(vm)
+    vm_set_state(vm, VirtualMachine.State.DELETING)  # at once: what the answer shows
     return job_start(kind=Job.Kind.VM_DELETE, target=vm, tenant=vm.tenant, created_by=created_by)
 
 
@@ -125,6 +146,11 @@ def vm_set_state(vm: VirtualMachine, state: str) -> VirtualMachine:
         return vm
     if not vm.can_transition_to(state):
         raise InvalidTransition(f"VM {vm} cannot go from {vm.state} to {state}.")
+    if vm.state == VirtualMachine.State.FAILED and vm.name_taken(state=state):
+        raise InvalidTransition(
+            f"VM {vm} cannot go from {vm.state} to {state}: the tenant has another VM named "
+            f"{vm.name} since; delete this one."
+        )
     previous = vm.state
     vm.state = state
     vm.state_changed = timezone.now()

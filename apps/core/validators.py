@@ -5,6 +5,7 @@ that a router parses. These validators are whitelists: what they accept cannot c
 string, open a block, end a statement or start a comment in BIRD or Junos syntax.
 """
 
+import ipaddress
 import re
 
 import netaddr
@@ -34,11 +35,38 @@ validate_config_description = RegexValidator(
 )
 
 
+ASN_RE = re.compile(r"^([0-9]{1,10})(?:\.([0-9]{1,5}))?\Z")
+
+
 def validate_asn(value: int) -> None:
     if value is None or not 1 <= int(value) <= MAX_ASN:
         raise ValidationError(
             f"AS number must be between 1 and {MAX_ASN} (4-byte range).", code="invalid_asn"
         )
+
+
+def parse_asn(value) -> int:
+    """An AS number typed plain (64512) or asdot (1.10 = 1 * 65536 + 10), checked.
+
+    Raises:
+        ValidationError: one message, whatever is wrong with it.
+    """
+    match = ASN_RE.match(str(value).strip()) if isinstance(value, (int, str)) else None
+    if match is None or isinstance(value, bool):
+        raise ValidationError(
+            "AS number: plain (e.g. 64512) or asdot (e.g. 1.10).", code="invalid_asn"
+        )
+    high, low = match.groups()
+    if low is None:
+        asn = int(high)
+    elif int(high) <= 65535 and int(low) <= 65535:
+        asn = int(high) * 65536 + int(low)
+    else:
+        raise ValidationError(
+            "AS number in asdot: both parts between 0 and 65535 (e.g. 1.10).", code="invalid_asn"
+        )
+    validate_asn(asn)
+    return asn
 
 
 def parse_community(value: str) -> tuple[int, ...]:
@@ -113,6 +141,35 @@ def parse_ip(value) -> netaddr.IPAddress | None:
         return netaddr.IPAddress(str(value))
     except (netaddr.AddrFormatError, ValueError, TypeError):
         return None
+
+
+def device_address_kind(value) -> str:
+    """What keeps `value` from being a device's own unicast address ("loopback"...), or ""
+    when it can be one (or is no address: its field validator reports that)."""
+    try:
+        address = ipaddress.ip_address(str(value))
+    except ValueError:
+        return ""
+    kinds = [
+        ("unspecified", address.is_unspecified),
+        ("broadcast", address == ipaddress.IPv4Address("255.255.255.255")),
+        ("loopback", address.is_loopback),
+        ("multicast", address.is_multicast),
+        ("link-local", address.is_link_local),
+        ("reserved", address.is_reserved),
+    ]
+    return next((kind for kind, matches in kinds if matches), "")
+
+
+def validate_device_address(value) -> None:
+    """A device's underlay or peering address: unicast, not 0.0.0.0, 255.255.255.255,
+    loopback, multicast, link-local or reserved (BGP sessions run to it)."""
+    kind = device_address_kind(value)
+    if kind:
+        raise ValidationError(
+            f"{value} is a {kind} address; give the device's unicast address.",
+            code="not_unicast",
+        )
 
 
 def is_config_name(value) -> bool:

@@ -19,6 +19,7 @@ from apps.core.validators import (
     validate_community,
     validate_config_description,
     validate_config_name,
+    validate_device_address,
     validate_host,
     validate_mac_unicast,
     validate_name_prefix,
@@ -30,6 +31,11 @@ from workers.fabric_rules import MAX_ASN
 DEFAULT_GATEWAY_IPV4 = "10.0.0.1"
 DEFAULT_GATEWAY_IPV6 = "fe80::1"
 DEFAULT_GATEWAY_MAC = "02:00:0a:00:00:01"
+
+# Sane maxima of a node's capacity (typos, not hardware, go past them).
+MAX_NODE_VCPUS = 4096
+MAX_NODE_MEMORY_MB = 64 * 1024 * 1024  # 64 TiB
+MAX_NODE_DISK_GB = 1024 * 1024  # 1 PiB
 
 
 class Cluster(models.Model):
@@ -231,6 +237,9 @@ class BirdHost(models.Model):
         if address == cluster.gateway_ipv4:
             errors[field] = f"{address} is the cluster's VM gateway address."
             return
+        if reason := public_network_clash(cluster, address):
+            errors[field] = reason
+            return
         clashes = [
             *RouteReflector.objects.filter(cluster=cluster, peering_ip=address),
             *Node.objects.filter(cluster=cluster, underlay_ip=address),
@@ -244,16 +253,20 @@ class BirdHost(models.Model):
         bgw = BorderGateway.objects.filter(cluster=cluster, peering_ip=address).first()
         if bgw:
             errors[field] = f"{address} is the border gateway's peering address."
-            return
-        from apps.ipam.models import Network
 
-        for network in Network.objects.filter(cluster=cluster):
-            if netaddr.IPAddress(address) in network.ip_network:
-                errors[field] = (
-                    f"{address} lies in the public network {network.prefix}; the underlay "
-                    "must be separate."
-                )
-                return
+
+def public_network_clash(cluster: Cluster, address: str) -> str:
+    """Why `address` can't be on the underlay of `cluster` (it lies in one of its public
+    networks), or ""."""
+    from apps.ipam.models import Network
+
+    for network in Network.objects.filter(cluster=cluster):
+        if netaddr.IPAddress(address) in network.ip_network:
+            return (
+                f"{address} lies in the public network {network.prefix}; the underlay "
+                "must be separate."
+            )
+    return ""
 
 
 class RouteReflector(BirdHost):
@@ -270,6 +283,7 @@ class RouteReflector(BirdHost):
     peering_ip = models.GenericIPAddressField(
         "peering IP",
         protocol="IPv4",
+        validators=[validate_device_address],
         help_text="Underlay address for iBGP; also the router id and RR cluster id.",
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
@@ -318,14 +332,35 @@ class Node(BirdHost):
 
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="nodes")
     underlay_ip = models.GenericIPAddressField(
-        "underlay IP", protocol="IPv4", help_text="Address on the underlay LAN; the router id."
+        "underlay IP",
+        protocol="IPv4",
+        validators=[validate_device_address],
+        help_text="Address on the underlay LAN; the router id.",
     )
     hypervisor = models.CharField(
         max_length=16, choices=Hypervisor.choices, default=Hypervisor.LIBVIRT
     )
-    vcpus = models.PositiveIntegerField("vCPUs", validators=[MinValueValidator(1)])
-    memory_mb = models.PositiveIntegerField("RAM (MiB)", validators=[MinValueValidator(64)])
-    disk_gb = models.PositiveIntegerField("disk (GiB)", validators=[MinValueValidator(1)])
+    vcpus = models.PositiveIntegerField(
+        "vCPUs",
+        validators=[
+            MinValueValidator(1),
+            MaxValueValidator(MAX_NODE_VCPUS, f"At most {MAX_NODE_VCPUS} vCPUs."),
+        ],
+    )
+    memory_mb = models.PositiveIntegerField(
+        "RAM (MiB)",
+        validators=[
+            MinValueValidator(64),
+            MaxValueValidator(MAX_NODE_MEMORY_MB, f"At most {MAX_NODE_MEMORY_MB} MiB (64 TiB)."),
+        ],
+    )
+    disk_gb = models.PositiveIntegerField(
+        "disk (GiB)",
+        validators=[
+            MinValueValidator(1),
+            MaxValueValidator(MAX_NODE_DISK_GB, f"At most {MAX_NODE_DISK_GB} GiB (1 PiB)."),
+        ],
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
     facts = models.JSONField(
         default=dict, blank=True, help_text="What node preparation found: OS, BIRD version..."
@@ -437,7 +472,10 @@ class BorderGateway(models.Model):
         "refused under the strict policy (the default); stored at first contact under tofu.",
     )
     peering_ip = models.GenericIPAddressField(
-        "peering IP", protocol="IPv4", help_text="The router's address in the RR sessions."
+        "peering IP",
+        protocol="IPv4",
+        validators=[validate_device_address],
+        help_text="The router's address in the RR sessions.",
     )
     peer_asn = models.PositiveBigIntegerField(
         "peer AS",
@@ -519,6 +557,10 @@ class BorderGateway(models.Model):
                 cluster_id=self.cluster_id, underlay_ip=self.peering_ip
             ).exists():
                 errors["peering_ip"] = f"{self.peering_ip} is a node's underlay address."
+            elif self.peering_ip == self.cluster.gateway_ipv4:
+                errors["peering_ip"] = f"{self.peering_ip} is the cluster's VM gateway address."
+            elif reason := public_network_clash(self.cluster, self.peering_ip):
+                errors["peering_ip"] = reason
         if errors:
             raise ValidationError(errors)
 

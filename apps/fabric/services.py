@@ -171,10 +171,32 @@ def route_reflector_update(rr: RouteReflector, **fields) -> RouteReflector:
     return instance_update(rr, **fields)
 
 
-def border_gateway_create(**fields) -> BorderGateway:
-    """Record the cluster's border gateway; configured by `border_gateway_sync`."""
-    return instance_create(BorderGateway, **fields)
+def border_gateway_create(*, cluster: Cluster, peer_asn: int | None = None, **fields):
+    """Record the cluster's border gateway; configured by `border_gateway_sync`. Without a
+    peer AS it peers iBGP, in the cluster's AS (as the article and the wizard)."""
+    peer_asn = cluster.bgp_asn if peer_asn is None else peer_asn
+    return instance_create(BorderGateway, cluster=cluster, peer_asn=peer_asn, **fields)
 
 
 def border_gateway_update(border_gateway: BorderGateway, **fields) -> BorderGateway:
     return instance_update(border_gateway, **fields)
+
+
+# What a job that is under way says on each kind of device it works on.
+IN_PROGRESS_STATES = {
+    Cluster: Cluster.State.PROVISIONING,
+    RouteReflector: RouteReflector.State.PROVISIONING,
+    Node: Node.State.PROVISIONING,
+    BorderGateway: BorderGateway.State.SYNCING,
+}
+
+
+def devices_mark_failed(*devices: Cluster | RouteReflector | Node | BorderGateway) -> None:
+    """After a job failed for good: each of `devices` it left in progress (provisioning,
+    syncing) is `failed`, so no device says a job is working on it when none is. A device
+    another job has moved on since (e.g. an RR now `removing`) is left as it is."""
+    for device in devices:
+        model = type(device)
+        model.objects.filter(pk=device.pk, state=IN_PROGRESS_STATES[model]).update(
+            state=model.State.FAILED
+        )

@@ -22,6 +22,7 @@ from apps.fabric.selectors import (
     rr_peer,
     serving_nodes,
 )
+from apps.fabric.services import devices_mark_failed
 from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
 from apps.jobs.runner import JobRun, StepLog
@@ -143,7 +144,7 @@ def node_add(run: JobRun) -> None:
             step.log(f"Established with {len(expected)} route reflector(s)")
     except Exception as exc:
         if not run.will_retry(exc):
-            Node.objects.filter(pk=node.pk).update(state=Node.State.FAILED)
+            devices_mark_failed(node)
         raise
     Node.objects.filter(pk=node.pk).update(state=Node.State.READY)
 
@@ -271,7 +272,7 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
                     step.log(junos.confirm().strip())
     except Exception as exc:
         if not run.will_retry(exc):
-            BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.FAILED)
+            devices_mark_failed(bgw)
         raise
     BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.IN_SYNC)
 
@@ -341,12 +342,14 @@ def cluster_provision(run: JobRun) -> None:
     (so that it peers with every RR); then the border gateway."""
     cluster = Cluster.objects.get(pk=run.job.target_id)
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
+    touched: list[Cluster | RouteReflector] = [cluster]  # what a final failure marks failed
     try:
         for rr in active_route_reflectors(cluster):
             unless_removing = RouteReflector.objects.filter(pk=rr.pk).exclude(
                 state=RouteReflector.State.REMOVING
             )
             unless_removing.update(state=RouteReflector.State.PROVISIONING)
+            touched.append(rr)
             apply_route_reflector(run, rr, prepare=True)
             with run.step("rr_verify") as step, open_session(rr) as session:
                 protocols = show_protocols(session, bird_paths(rr))
@@ -360,7 +363,7 @@ def cluster_provision(run: JobRun) -> None:
             sync_border_gateway(run, bgw)
     except Exception as exc:
         if not run.will_retry(exc):
-            Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.FAILED)
+            devices_mark_failed(*touched)  # the border gateway: sync_border_gateway did
         raise
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)
 

@@ -3,8 +3,11 @@ portal shows next to a field are the ones the services would raise."""
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 
 from apps.compute.models import Plan
+from apps.core.validators import parse_asn
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.ipam.models import IPPool, Network
 from apps.tenancy.models import Tenant
@@ -33,6 +36,34 @@ def add_errors(form: forms.Form, exc: ValidationError, *, field_map: dict | None
         form.add_error(target if target in form.fields else None, messages)
 
 
+def formfield_with_bounds(model_field: models.Field, **kwargs) -> forms.Field | None:
+    """The model field's form field; a number gets the tightest min and max of the model's
+    validators, so the input's min/max attributes and its one message say what the model
+    accepts (not 0 for a PositiveIntegerField that must be at least 1)."""
+    if isinstance(model_field, models.IntegerField) and not model_field.choices:
+        lows = [v.limit_value for v in model_field.validators if type(v) is MinValueValidator]
+        highs = [v.limit_value for v in model_field.validators if type(v) is MaxValueValidator]
+        if lows:
+            kwargs.setdefault("min_value", max(lows))
+        if highs:
+            kwargs.setdefault("max_value", min(highs))
+    return model_field.formfield(**kwargs)
+
+
+class AsnFormField(forms.Field):
+    """An AS number typed plain (64512) or asdot (1.10); one message when it is not one."""
+
+    widget = forms.TextInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "Plain (e.g. 64512) or asdot (e.g. 1.10).")
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = str(value).strip() if value is not None else ""
+        return parse_asn(value) if value else None
+
+
 class SecretsMixin:
     """Secret inputs are never rendered back into the page (password widgets, empty)."""
 
@@ -54,7 +85,10 @@ class SecretsMixin:
 
 
 class ClusterForm(forms.ModelForm):
+    bgp_asn = AsnFormField(label="BGP AS number")
+
     class Meta:
+        formfield_callback = formfield_with_bounds
         model = Cluster
         fields = [
             "name",
@@ -72,7 +106,10 @@ class ClusterForm(forms.ModelForm):
 class BorderGatewayForm(SecretsMixin, forms.ModelForm):
     """The cluster's Juniper. The peer AS defaults to the cluster's (iBGP, as the article)."""
 
+    peer_asn = AsnFormField(label="peer AS", required=False)
+
     class Meta:
+        formfield_callback = formfield_with_bounds
         model = BorderGateway
         fields = [
             "name",
@@ -91,8 +128,7 @@ class BorderGatewayForm(SecretsMixin, forms.ModelForm):
     def __init__(self, *args, default_asn: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.default_asn = default_asn
-        self.fields["peer_asn"].required = False
-        self.fields["peer_asn"].help_text = "Empty: the cluster's AS (iBGP)."
+        self.fields["peer_asn"].help_text = "Empty: the cluster's AS (iBGP). Plain or asdot."
 
     def clean_peer_asn(self):
         value = self.cleaned_data.get("peer_asn")
@@ -101,6 +137,7 @@ class BorderGatewayForm(SecretsMixin, forms.ModelForm):
 
 class RouteReflectorForm(SecretsMixin, forms.ModelForm):
     class Meta:
+        formfield_callback = formfield_with_bounds
         model = RouteReflector
         fields = ["name", "peering_ip", "description", *DEVICE_FIELDS]
 
@@ -157,6 +194,7 @@ class NetworksForm(forms.Form):
 
 class NodeForm(SecretsMixin, forms.ModelForm):
     class Meta:
+        formfield_callback = formfield_with_bounds
         model = Node
         fields = [
             "name",

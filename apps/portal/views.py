@@ -15,7 +15,7 @@ from django.views.generic import DetailView, ListView, TemplateView, View
 
 from apps.changes.selectors import history_of
 from apps.compute.models import VirtualMachine
-from apps.compute.services import vm_delete_start, vm_order, vm_power_start
+from apps.compute.services import ClusterNotReady, vm_delete_start, vm_order, vm_power_start
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
     border_gateway_config,
@@ -822,6 +822,8 @@ class VmOrderView(PortalMixin, TemplateView):
                 add_errors(form, exc, field_map={"tenant": NON_FIELD})
             except PoolExhausted as exc:
                 form.add_error("cluster", f"No free address at this location: {exc}")
+            except ClusterNotReady as exc:
+                form.add_error("cluster", str(exc))
             else:
                 return redirect("portal:vm", vm.pk)
         return self.render_to_response(self.get_context_data(form=form), status=400)

@@ -133,7 +133,8 @@ def create_records(bound: Bound, *, upto: str) -> dict:
     """Create the records of the steps up to `upto` from the valid forms.
 
     A ValidationError is shown on the form (and field) it belongs to, and the creation
-    stops there; returns the created records by form key.
+    stops there, except between the networks step's families: each one's network and pool
+    are tried, so the step shows every error at once. Returns the records by form key.
     """
     steps = FORM_STEPS[: FORM_STEPS.index(upto) + 1]
     f = bound.forms
@@ -156,13 +157,18 @@ def create_records(bound: Bound, *, upto: str) -> dict:
             "rr", lambda: route_reflector_create(cluster=cluster, **f["rr"].cleaned_data)
         )
     if "networks" in steps:
+        failed = False
         for family, network, pool in f["net"].records(cluster):
             net_map = {"prefix": f"{family}_prefix", "cluster": f"{family}_prefix"}
-            records[f"{family}_network"] = attempt(
-                "net",
-                lambda n=network: network_create(cluster=cluster, prefix=n.prefix),
-                **net_map,
-            )
+            try:
+                records[f"{family}_network"] = attempt(
+                    "net",
+                    lambda n=network: network_create(cluster=cluster, prefix=n.prefix),
+                    **net_map,
+                )
+            except _Rollback:
+                failed = True
+                continue  # its pool needs it; the other family is still checked
             pool_map = {
                 "name": f"{family}_pool_name",
                 "first_address": f"{family}_first",
@@ -170,17 +176,22 @@ def create_records(bound: Bound, *, upto: str) -> dict:
                 "excluded": f"{family}_excluded",
             }
             saved_network = records[f"{family}_network"]
-            records[f"{family}_pool"] = attempt(
-                "net",
-                lambda p=pool, n=saved_network: pool_create(
-                    network=n,
-                    name=p.name,
-                    first_address=p.first_address,
-                    last_address=p.last_address,
-                    excluded=p.excluded,
-                ),
-                **pool_map,
-            )
+            try:
+                records[f"{family}_pool"] = attempt(
+                    "net",
+                    lambda p=pool, n=saved_network: pool_create(
+                        network=n,
+                        name=p.name,
+                        first_address=p.first_address,
+                        last_address=p.last_address,
+                        excluded=p.excluded,
+                    ),
+                    **pool_map,
+                )
+            except _Rollback:
+                failed = True
+        if failed:
+            raise _Rollback
     return records
 
 

@@ -2,10 +2,13 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
 from apps.core.validators import validate_config_description, validate_config_name
+
+MAX_VMS_PER_TENANT = 100_000
 
 
 class Tenant(models.Model):
@@ -16,7 +19,9 @@ class Tenant(models.Model):
         max_length=200, blank=True, validators=[validate_config_description]
     )
     max_vms = models.PositiveIntegerField(
-        default=100, help_text="Quota: VMs and containers the tenant may have at once."
+        default=100,
+        validators=[MaxValueValidator(MAX_VMS_PER_TENANT, f"At most {MAX_VMS_PER_TENANT} VMs.")],
+        help_text="Quota: VMs and containers the tenant may have at once.",
     )
     is_active = models.BooleanField(
         default=True,

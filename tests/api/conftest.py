@@ -11,11 +11,11 @@ from rest_framework.test import APIClient
 
 from apps.tenancy.services import api_key_create
 from tests.factories import (
-    make_cluster,
     make_membership,
     make_network,
     make_plan,
     make_pool,
+    make_ready_cluster,
     make_tenant,
     make_user,
 )
@@ -43,7 +43,7 @@ def bearer(secret: str) -> APIClient:
 
 def make_world() -> World:
     tenant_a, tenant_b = make_tenant(name="acme"), make_tenant(name="globex")
-    cluster = make_cluster(name="fra1")
+    cluster = make_ready_cluster(name="fra1")
     make_pool(network=make_network(cluster=cluster, prefix="203.0.113.0/24"),
               first="203.0.113.10", last="203.0.113.250")  # fmt: skip
     plan = make_plan(name="small")

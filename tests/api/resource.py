@@ -157,6 +157,14 @@ class ResourceTests:
         assert ids == sorted(ids, reverse=True)
         assert_error(client.get(self.path, {"page": 999}), 404, "not_found")
 
+    def test_unknown_ordering_is_400_naming_the_parameter(self, world):
+        self.make(world)
+        client = world.client(self.readers[0])
+        response = client.get(self.path, {"ordering": "-id,no_such_field"})
+        error = assert_error(response, 400, "validation_error", "ordering")
+        message = error["fields"]["ordering"][0]
+        assert "no_such_field" in message and "id" in message.split("allowed:")[1]
+
     def test_list_queries_do_not_grow_with_the_rows(self, world):
         client = world.client(self.readers[0])
         counts = []

@@ -11,7 +11,7 @@ from apps.compute.models import IdempotencyKey, VirtualMachine
 from apps.jobs.models import Job
 from tests.api.conftest import assert_error, make_world
 from tests.api.test_resources import order_running_vm
-from tests.factories import make_cluster, make_network, make_plan, make_pool
+from tests.factories import make_cluster, make_network, make_plan, make_pool, make_ready_cluster
 from workers.tasks import purge_idempotency_keys
 
 VMS = "/api/v1/vms/"
@@ -136,7 +136,7 @@ def test_bad_orders_get_clear_4xx_errors(world):
 
 
 def test_exhausted_pool_is_409_naming_the_cluster(world):
-    cluster = make_cluster(name="tiny")
+    cluster = make_ready_cluster(name="tiny")
     network = make_network(cluster=cluster, prefix="185.77.0.0/24")
     make_pool(network=network, first="185.77.0.10", last="185.77.0.10")
     assert order(world, cluster=cluster.pk, name="only").status_code == 202
@@ -191,12 +191,12 @@ def test_stop_start_and_delete_answer_202_and_refuse_wrong_states(world):
 
 def test_only_the_description_of_a_vm_changes(world):
     vm = order_running_vm(world)
-    response = world.client("alice").patch(
-        f"{VMS}{vm.pk}/",
-        {"description": "db", "name": "renamed", "state": "deleted"},
-        format="json",
-    )
-    assert response.status_code == 200
+    url, client = f"{VMS}{vm.pk}/", world.client("alice")
+    response = client.patch(url, {"description": "db", "name": "renamed", "state": "deleted"},
+                            format="json")  # fmt: skip
+    error = assert_error(response, 400, "validation_error", "name")
+    assert set(error["fields"]) == {"name", "state"}
+    assert client.patch(url, {"description": "db"}, format="json").status_code == 200
     vm.refresh_from_db()
     assert (vm.description, vm.name, vm.state) == ("db", vm.name, "running")
 
@@ -216,3 +216,38 @@ def test_vm_list_filters(world):
     assert_error(client.get(VMS, {"state": "nonsense"}), 400, "validation_error", "state")
     assert_error(client.get(VMS, {"tenant": "x"}), 400, "validation_error", "tenant")
     assert_error(client.get(VMS, {"name": "a\x00b"}), 400, "validation_error", "name")
+
+
+@pytest.mark.parametrize("state", ["new", "failed"])
+def test_an_order_for_a_cluster_that_is_not_ready_is_409_not_ready(world, state):
+    cluster = make_cluster(name=f"c-{state}", state=state)
+    make_pool(network=make_network(cluster=cluster, prefix="185.77.0.0/24"),
+              first="185.77.0.10", last="185.77.0.20")  # fmt: skip
+    error = assert_error(order(world, cluster=cluster.pk), 409, "not_ready", "cluster")
+    assert state in error["fields"]["cluster"][0]
+    assert not VirtualMachine.objects.filter(name="web-1").exists()
+
+
+def test_an_order_for_a_cluster_without_a_ready_node_is_409_not_ready(world):
+    world.cluster.nodes.update(state="draining")
+    error = assert_error(order(world), 409, "not_ready", "cluster")
+    assert "no ready node" in error["fields"]["cluster"][0]
+    assert not VirtualMachine.objects.exists()
+
+
+def test_a_failed_vm_does_not_keep_its_name(world):
+    first = order(world).json()
+    VirtualMachine.objects.filter(pk=first["id"]).update(state="failed")
+    again = order(world)
+    assert again.status_code == 202, again.content[:500]
+    assert again.json()["name"] == "web-1" and again.json()["id"] != first["id"]
+
+
+def test_the_202_of_delete_shows_the_state_it_set(world):
+    vm, client = order_running_vm(world), world.client("alice")
+    deleted = client.delete(f"{VMS}{vm.pk}/")
+    assert deleted.status_code == 202
+    assert deleted.json()["state"] == "deleting"
+    vm.refresh_from_db()
+    assert vm.state == "deleting"
+    assert_error(client.delete(f"{VMS}{vm.pk}/"), 409, "invalid_state", "state")

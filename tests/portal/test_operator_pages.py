@@ -167,6 +167,35 @@ def test_wizard_cross_record_rules_are_reported_on_their_step(world):
     assert not Cluster.objects.filter(name="ams1").exists()
 
 
+def test_wizard_takes_an_asdot_asn_and_shows_one_message_for_a_bad_one(world):
+    client = world.client("admin")
+    response = client.post("/clusters/new/bgp/", {**BGP_STEP, "cluster-bgp_asn": "-1"})
+    assert response.status_code == 400
+    assert errors_of(response, "cluster-bgp_asn").count("<li>") == 1
+    assert "AS number" in errors_of(response, "cluster-bgp_asn")
+    walk(client, ("bgp", {**BGP_STEP, "cluster-bgp_asn": "1.10", "bgw-peer_asn": "1.11"}))
+    walk(client, ("route-reflector", RR_STEP), ("networks", NETWORKS_STEP))
+    client.post("/clusters/new/review/")
+    cluster = Cluster.objects.get(name="ams1")
+    assert (cluster.bgp_asn, cluster.border_gateway.peer_asn) == (65546, 65547)
+
+
+def test_wizard_networks_step_shows_every_error(world):
+    client = world.client("admin")
+    walk(client, ("bgp", BGP_STEP), ("route-reflector", RR_STEP))
+    both_bad = {
+        **NETWORKS_STEP,
+        "net-ipv4_prefix": "203.0.113.0/24",  # the world's cluster has it
+        "net-ipv4_first": "203.0.113.10",
+        "net-ipv4_last": "203.0.113.20",
+        "net-ipv6_last": "2001:db8:200::1",  # outside its network
+    }
+    response = client.post("/clusters/new/networks/", both_bad)
+    assert response.status_code == 400
+    assert "overlaps network 203.0.113.0/24" in errors_of(response, "net-ipv4_prefix")
+    assert "is outside network 2001:db8:100::/48" in errors_of(response, "net-ipv6_last")
+
+
 def test_wizard_review_sends_back_to_a_step_that_no_longer_validates(world):
     client = world.client("admin")
     walk(client, ("bgp", BGP_STEP), ("route-reflector", RR_STEP), ("networks", NETWORKS_STEP))
@@ -211,6 +240,17 @@ def test_add_node_leads_to_its_node_add_job(world, django_capture_on_commit_call
     job = Job.objects.get(kind="node_add", target_id=node.pk)
     assert response["Location"] == f"/jobs/{job.pk}/"
     assert len(queued) == 1
+
+
+def test_node_form_bounds_are_the_models(world):
+    client = world.client("admin")
+    page = client.get(f"/clusters/{world.cluster.pk}/nodes/new/").content.decode()
+    vcpus = page.split('name="vcpus"', 1)[1].split(">", 1)[0]
+    assert 'min="1"' in vcpus and 'max="4096"' in vcpus
+    response = client.post(f"/clusters/{world.cluster.pk}/nodes/new/", {**NODE, "vcpus": "0"})
+    assert response.status_code == 400
+    errors = errors_of(response, "vcpus")
+    assert errors.count("<li>") == 1 and "greater than or equal to 1" in errors
 
 
 def test_add_node_errors(world):

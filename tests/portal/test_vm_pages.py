@@ -5,7 +5,7 @@ import pytest
 from apps.compute.models import VirtualMachine
 from apps.ipam.models import IPAddress
 from apps.jobs.models import Job
-from tests.factories import make_cluster, make_network, make_plan, make_pool
+from tests.factories import make_cluster, make_network, make_plan, make_pool, make_ready_cluster
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_bad_orders_show_the_error_at_the_field_and_create_nothing(world, fields
 
 
 def test_exhausted_pool_is_an_error_on_the_location(world):
-    full = make_cluster(name="tiny", state="ready")
+    full = make_ready_cluster(name="tiny")
     make_pool(network=make_network(cluster=full, prefix="198.51.100.0/24"),
               first="198.51.100.10", last="198.51.100.10")  # fmt: skip
     assert order(world, cluster=full.pk, name="first").status_code == 302
@@ -164,3 +164,11 @@ def test_list_search_and_filters(world):
     # A tenant's filters cannot widen its scope.
     alice = world.client("alice").get(f"/vms/?tenant={world.tenant_b.pk}").content.decode()
     assert "web-b" not in alice
+
+
+def test_a_location_without_a_ready_node_is_a_clear_error_on_the_location(world):
+    world.cluster.nodes.update(state="draining")
+    response = order(world)
+    assert response.status_code == 400
+    assert "no ready node" in field_errors(response, "cluster")
+    assert not VirtualMachine.objects.filter(name="db1").exists()

@@ -41,6 +41,7 @@ class VirtualMachineSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer
             "node", "state", "state_changed", "ipv4", "ipv6", "mac_address", "vnet_name", "created",
         ]  # fmt: skip
         read_only_fields = [f for f in fields if f != "description"]
+        create_only_fields = ["name", "tenant", "cluster", "plan", "image"]
         staff_only_fields = ["node", "vnet_name"]
         validators = []
 

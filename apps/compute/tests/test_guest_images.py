@@ -8,7 +8,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.compute.models import GuestImage, VirtualMachine
-from apps.compute.services import NoCapacity, node_enforces_disk_size, vm_order, vm_place
+from apps.compute.services import (
+    ClusterNotReady,
+    NoCapacity,
+    node_enforces_disk_size,
+    vm_order,
+    vm_place,
+)
 from apps.compute.workflows import guest_spec, node_driver
 from apps.fabric.models import Cluster, Node
 from apps.fabric.services import node_drain, node_undrain
@@ -86,7 +92,7 @@ def test_database_refuses_an_image_without_a_source():
 
 @pytest.fixture
 def cluster() -> Cluster:
-    cluster = make_cluster(virtualization=Cluster.Virtualization.LXD)
+    cluster = make_cluster(virtualization=Cluster.Virtualization.LXD, state=Cluster.State.READY)
     make_pool(network=make_network(cluster=cluster, prefix="203.0.113.0/24"),
               first="203.0.113.10", last="203.0.113.20")  # fmt: skip
     return cluster
@@ -164,8 +170,8 @@ def test_a_draining_node_gets_no_new_vm_but_keeps_its_own(cluster):
     assert second.node != drained and second.node in (busy, spare)
     assert VirtualMachine.objects.get(pk=first.pk).node == drained
     node_drain(second.node)
-    with pytest.raises(NoCapacity):
-        vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name="third"))
+    with pytest.raises(ClusterNotReady, match="no ready node"):
+        vm_order(tenant=tenant, plan=plan, cluster=cluster, name="third")
     node_undrain(drained)
     assert vm_place(vm_order(tenant=tenant, plan=plan, cluster=cluster, name="fourth")).node == (
         drained
@@ -234,9 +240,10 @@ def test_a_container_is_refused_when_no_ready_lxd_node_enforces_its_disk_size(cl
 
 def test_placement_skips_lxd_nodes_whose_pool_does_not_enforce_sizes(cluster):
     ct = lxd_image()
+    make_node(cluster=cluster, hypervisor="netns", state=Node.State.READY)  # takes orders
     vm = vm_order(
         tenant=make_tenant(), plan=make_plan(kind="container"), cluster=cluster, name="c", image=ct
-    )  # fmt: skip  (no ready node yet: ordering is fine)
+    )  # fmt: skip  (no ready LXD node yet: ordering is fine)
     make_node(cluster=cluster, name="lxd-dir", hypervisor="lxd", state=Node.State.READY,
               facts={"lxd_storage_driver": "dir"})  # fmt: skip
     with pytest.raises(NoCapacity, match="lxd-dir: storage pool does not enforce disk sizes"):

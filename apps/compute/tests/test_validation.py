@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.compute.models import Plan, VirtualMachine
-from apps.compute.services import vm_order
+from apps.compute.services import ClusterNotReady, InvalidTransition, vm_order, vm_set_state
 from apps.fabric.models import Cluster
 from tests.factories import (
     build_plan,
@@ -19,6 +19,7 @@ from tests.factories import (
     make_node,
     make_plan,
     make_pool,
+    make_ready_cluster,
     make_tenant,
     make_vm,
 )
@@ -113,7 +114,7 @@ def test_duplicate_vm_name_for_a_tenant_is_rejected():
 
 
 @pytest.mark.parametrize(
-    "state", [s for s in VirtualMachine.State.values if s != VirtualMachine.State.DELETED]
+    "state", [s for s in VirtualMachine.State.values if s not in VirtualMachine.NAMELESS_STATES]
 )
 def test_vm_name_of_any_live_vm_is_taken(state):
     tenant = make_tenant()
@@ -180,7 +181,7 @@ def _order_fails(*, field: str, fragments: tuple[str, ...] = (), **order) -> Non
 @pytest.fixture
 def order():
     """Valid arguments for vm_order, to be changed one at a time."""
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     make_pool(network=make_network(cluster=cluster))
     return {"tenant": make_tenant(), "plan": make_plan(), "cluster": cluster}
 
@@ -226,9 +227,19 @@ def test_vm_order_for_suspended_tenant_is_rejected(order):
     _order_fails(field="tenant", fragments=("suspended",), **order)
 
 
-def test_vm_order_on_failed_cluster_is_rejected(order):
-    order["cluster"] = make_cluster(name="broken", state=Cluster.State.FAILED)
-    _order_fails(field="cluster", fragments=("broken", "failed"), **order)
+@pytest.mark.parametrize("state", [Cluster.State.NEW, Cluster.State.FAILED])
+def test_vm_order_on_a_cluster_that_is_not_ready_is_refused(order, state):
+    order["cluster"] = make_cluster(name="broken", state=state)
+    with pytest.raises(ClusterNotReady, match=f"broken is {state}"):
+        vm_order(name="web-new", **order)
+    assert not VirtualMachine.objects.exists()
+
+
+def test_vm_order_on_a_cluster_without_a_ready_node_is_refused(order):
+    order["cluster"].nodes.update(state="draining")
+    with pytest.raises(ClusterNotReady, match="no ready node"):
+        vm_order(name="web-new", **order)
+    assert not VirtualMachine.objects.exists()
 
 
 def test_vm_order_with_taken_name_is_rejected(order):
@@ -265,6 +276,27 @@ def test_duplicate_live_vm_name_is_refused_by_the_database():
     with pytest.raises(IntegrityError), transaction.atomic():
         duplicate.save()
     assert VirtualMachine.objects.filter(name="web1").count() == 1
+
+
+@pytest.mark.parametrize("state", [VirtualMachine.State.FAILED, VirtualMachine.State.DELETED])
+def test_a_failed_or_deleted_vm_frees_its_name(state):
+    gone = make_vm(name="web1")
+    VirtualMachine.objects.filter(pk=gone.pk).update(state=state)
+    again = build_vm(tenant=gone.tenant, plan=gone.plan, cluster=gone.cluster, name="web1")
+    again.full_clean()
+    again.save()  # the database agrees
+    assert VirtualMachine.objects.filter(name="web1").count() == 2
+
+
+def test_a_failed_vm_whose_name_was_taken_since_cannot_be_rebuilt():
+    failed = make_vm(name="web1")
+    VirtualMachine.objects.filter(pk=failed.pk).update(state=VirtualMachine.State.FAILED)
+    make_vm(tenant=failed.tenant, name="web1")
+    failed.refresh_from_db()
+    with pytest.raises(InvalidTransition, match="web1"):
+        vm_set_state(failed, VirtualMachine.State.PROVISIONING)
+    failed.refresh_from_db()
+    assert failed.state == VirtualMachine.State.FAILED
 
 
 def test_running_vm_without_node_is_refused_by_the_database():

@@ -2,13 +2,19 @@ from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 from apps.api.access import ADMIN, get_access
-from apps.api.serializers import CreateOnlyFieldsMixin, with_job_link
+from apps.api.serializers import AsnField, CreateOnlyFieldsMixin, with_job_link
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 
 CREDENTIALS = {"write_only": True, "required": False, "style": {"input_type": "password"}}
 
 
 class ClusterSerializer(serializers.ModelSerializer):
+    bgp_asn = AsnField(
+        label="BGP AS number",
+        help_text="The iBGP AS shared by nodes, route reflectors and the border gateway: "
+        "plain (64512) or asdot (1.10).",
+    )
+
     class Meta:
         model = Cluster
         fields = [
@@ -101,6 +107,13 @@ class BorderGatewaySerializer(
     AdminOnlyManagementMixin, CreateOnlyFieldsMixin, serializers.ModelSerializer
 ):
     """The cluster's Juniper MX. Password and key are write-only: never shown back."""
+
+    peer_asn = AsnField(
+        label="peer AS",
+        required=False,
+        help_text="The router's AS, plain or asdot; absent: the cluster's AS (iBGP, as the "
+        "article peers).",
+    )
 
     class Meta:
         model = BorderGateway

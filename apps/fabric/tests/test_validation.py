@@ -406,6 +406,69 @@ def test_garbage_peering_address_is_rejected_not_a_crash(build, field):
     assert_rejected(build(cluster=cluster, **{field: "not-an-ip"}), field, "valid")
 
 
+DEVICE_ADDRESSES = [
+    pytest.param(build_node, "underlay_ip", id="Node.underlay_ip"),
+    pytest.param(build_rr, "peering_ip", id="RouteReflector.peering_ip"),
+    pytest.param(build_bgw, "peering_ip", id="BorderGateway.peering_ip"),
+]
+
+
+@pytest.mark.parametrize(("build", "field"), DEVICE_ADDRESSES)
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("0.0.0.0", "unspecified"),  # noqa: S104 - refused, not bound to
+        ("255.255.255.255", "broadcast"),
+        ("127.0.0.1", "loopback"),
+        ("224.0.0.5", "multicast"),
+        ("169.254.1.1", "link-local"),
+        ("240.0.0.1", "reserved"),
+    ],
+)
+def test_a_device_address_that_is_not_unicast_is_rejected(build, field, address, kind):
+    assert_rejected(build(cluster=make_cluster(), **{field: address}), field, address, kind)
+
+
+@pytest.mark.parametrize(("build", "field"), DEVICE_ADDRESSES)
+def test_a_device_address_on_the_underlay_is_accepted(build, field):
+    assert_valid(build(cluster=make_cluster(), **{field: "198.51.100.7"}))
+
+
+def test_bgw_peering_ip_equal_to_the_cluster_gateway_is_rejected():
+    bgw = build_bgw(cluster=make_cluster(), peering_ip="10.0.0.1")
+    assert_rejected(bgw, "peering_ip", "10.0.0.1", "VM gateway")
+
+
+def test_bgw_peering_ip_inside_a_public_network_of_the_cluster_is_rejected():
+    cluster = make_cluster()
+    make_network(cluster=cluster, prefix="203.0.113.0/24")
+    bgw = build_bgw(cluster=cluster, peering_ip="203.0.113.9")
+    assert_rejected(bgw, "peering_ip", "203.0.113.9", "203.0.113.0/24")
+
+
+@pytest.mark.parametrize(
+    ("field", "too_big", "hint"),
+    [
+        ("vcpus", 4097, "4096"),
+        ("memory_mb", 64 * 1024 * 1024 + 1, "67108864 MiB (64 TiB)"),
+        ("disk_gb", 1024 * 1024 + 1, "1048576 GiB (1 PiB)"),
+    ],
+)
+def test_node_capacity_above_the_maximum_is_rejected(field, too_big, hint):
+    assert_rejected(build_node(**{field: too_big}), field, hint)
+    assert_valid(build_node(**{field: too_big - 1}))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/bird/../shadow", "/etc/bird//bird.conf", "/etc/bird/./bird.conf", "/etc/bird/x/.."],
+)
+@pytest.mark.parametrize("field", ["bird_config_path", "bird_socket_path"])
+@pytest.mark.parametrize("build", [build_node, build_rr])
+def test_a_bird_path_that_is_not_normalised_is_rejected(build, field, path):
+    assert_rejected(build(**{field: path}), field, "normalised")
+
+
 @pytest.mark.parametrize("build", [build_node, build_rr])
 def test_bird_host_without_credentials_is_rejected(build):
     host = build(ssh_password="", ssh_private_key="")

@@ -12,12 +12,19 @@ from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_order
 from apps.ipam.models import IPAddress, IPPool, address_key
 from apps.ipam.services import PoolExhausted, _first_free, ip_allocate, ip_release, ip_reserve
-from tests.factories import make_cluster, make_network, make_plan, make_pool, make_tenant, make_vm
+from tests.factories import (
+    make_network,
+    make_plan,
+    make_pool,
+    make_ready_cluster,
+    make_tenant,
+    make_vm,
+)
 
 
 @pytest.fixture
 def cluster_with_pool(db):
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     network = make_network(cluster=cluster, prefix="203.0.113.0/24")
     pool = make_pool(network=network, first="203.0.113.10", last="203.0.113.19",
                      excluded="203.0.113.12, 203.0.113.15-203.0.113.16")  # fmt: skip
@@ -55,13 +62,13 @@ def test_released_addresses_are_reused_after_the_cursor_wraps(cluster_with_pool)
 
 
 def test_cluster_without_a_pool_says_so(db):
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     with pytest.raises(PoolExhausted, match="no IPv4 pool"):
         ip_allocate(cluster=cluster, vm=make_vm(cluster=cluster))
 
 
 def test_ipv6_allocation_from_a_v6_pool(db):
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     make_pool(network=make_network(cluster=cluster, prefix="2001:db8:100::/64"),
               first="2001:db8:100::10", last="2001:db8:100::ffff")  # fmt: skip
     ip = ip_allocate(cluster=cluster, vm=make_vm(cluster=cluster), family=6)
@@ -83,7 +90,7 @@ def test_order_on_an_exhausted_pool_saves_nothing(cluster_with_pool):
 def test_allocation_query_count_does_not_grow_with_the_pool(db):
     from django.test.utils import CaptureQueriesContext
 
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     make_pool(network=make_network(cluster=cluster, prefix="198.51.100.0/24"),
               first="198.51.100.1", last="198.51.100.254")  # fmt: skip
     counts = []
@@ -102,7 +109,7 @@ def test_concurrent_orders_never_share_an_address(settings):
         pytest.skip("row locks need PostgreSQL (make test starts one)")
     # No worker may build (and, failing without nodes, undo) these VMs during the test.
     settings.FABRIC_TASK_QUEUE = "unconsumed"
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     make_pool(network=make_network(cluster=cluster, prefix="198.51.100.0/24"),
               first="198.51.100.1", last="198.51.100.40")  # fmt: skip
     tenant, plan = make_tenant(max_vms=1000), make_plan()
@@ -167,7 +174,7 @@ def test_allocation_continues_after_the_cursor_before_reusing_released_addresses
 
 
 def test_a_cursor_in_an_excluded_range_and_the_wrap_around_skip_excluded_addresses(db):
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     pool = make_pool(network=make_network(cluster=cluster, prefix="203.0.113.0/24"),
                      first="203.0.113.10", last="203.0.113.19",
                      excluded="203.0.113.10-203.0.113.11\n203.0.113.17-203.0.113.19")  # fmt: skip
@@ -193,7 +200,7 @@ def test_free_addresses_between_used_ones_are_found_after_the_wrap(cluster_with_
 
 
 def test_pools_are_used_in_order_and_the_next_when_one_is_full(db):
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     later = make_network(cluster=cluster, prefix="203.0.113.0/24")
     earlier = make_network(cluster=cluster, prefix="198.51.100.0/24")
     make_pool(network=later, name="a", first="203.0.113.10", last="203.0.113.10")
@@ -206,7 +213,7 @@ def test_pools_are_used_in_order_and_the_next_when_one_is_full(db):
 
 
 def test_ipv6_exclusions_cursor_and_wrap_around(db):
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     excluded = "2001:db8:100::fff2-2001:db8:100::ffff, 2001:db8:100::1:1"
     pool = make_pool(network=make_network(cluster=cluster, prefix="2001:db8:100::/64"),
                      first="2001:db8:100::fff0", last="2001:db8:100::1:3",
@@ -268,7 +275,7 @@ def test_the_postgresql_search_finds_what_the_orm_search_finds(db, seed):
     """Random exclusions, reservations, allocations and cursor: the address taken is the
     one the portable search (`_first_free`) names."""
     rng = random.Random(seed)
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     network = make_network(cluster=cluster, prefix="198.51.100.0/24")
     excluded = set()
     for _ in range(rng.randrange(4)):

@@ -91,3 +91,8 @@ def test_tenant_duplicate_name_is_refused_by_the_database():
     with pytest.raises(IntegrityError), transaction.atomic():
         Tenant.objects.create(name="acme")
     assert Tenant.objects.filter(name="acme").count() == 1
+
+
+def test_tenant_quota_above_the_maximum_is_rejected():
+    assert_rejected(build_tenant(max_vms=100001), "max_vms", "100000")
+    assert_valid(build_tenant(max_vms=100000))
