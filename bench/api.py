@@ -23,7 +23,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from apps.compute.models import Plan, VirtualMachine  # noqa: E402
-from apps.fabric.models import Cluster  # noqa: E402
+from apps.fabric.models import Cluster, Node  # noqa: E402
 from apps.ipam.models import IPAddress, IPPool, Network, address_key  # noqa: E402
 from apps.tenancy.models import Membership, Role, Tenant  # noqa: E402
 from apps.tenancy.services import api_key_create  # noqa: E402
@@ -33,7 +33,12 @@ VMS = 10_000
 
 
 def seed() -> tuple[str, dict]:
-    cluster = Cluster.objects.create(name="api-bench", bgp_asn=65000, bgp_community="65000:1")
+    cluster = Cluster.objects.create(name="api-bench", bgp_asn=65000, bgp_community="65000:1",
+                                     state=Cluster.State.READY)  # fmt: skip
+    # a ready node, so that the cluster takes orders (the bench's jobs are never run)
+    Node.objects.create(cluster=cluster, name="n1", underlay_ip="192.0.2.1", hypervisor="netns",
+                        ssh_private_key="unused", vcpus=4096, memory_mb=2**26, disk_gb=2**20,
+                        state=Node.State.READY)  # fmt: skip
     network = Network.objects.create(cluster=cluster, prefix="49.0.0.0/16")
     pool = IPPool.objects.create(network=network, name="p", first_address="49.0.0.1",
                                  last_address="49.0.255.254")  # fmt: skip

@@ -75,6 +75,7 @@ def test_unreachable_node_is_retried_then_the_vm_fails_and_its_ip_is_released(
     lab, celery_worker_process
 ):
     cluster = build_cluster(lab)
+    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)  # takes orders
     Node.objects.create(
         cluster=cluster, name="ghost", underlay_ip=spare_address(lab, 99), ssh_port=2,
         hypervisor="netns",

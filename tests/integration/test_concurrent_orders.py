@@ -12,7 +12,7 @@ from apps.compute.models import VirtualMachine
 from apps.ipam.models import IPAddress
 from apps.tenancy.models import Membership, Role
 from apps.tenancy.services import api_key_create
-from tests.factories import make_cluster, make_network, make_plan, make_pool, make_tenant
+from tests.factories import make_network, make_plan, make_pool, make_ready_cluster, make_tenant
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +23,7 @@ def test_200_concurrent_orders_never_share_an_address(settings):
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL (make test starts one)")
     settings.FABRIC_TASK_QUEUE = "unconsumed"  # no worker builds (or undoes) these VMs
-    cluster = make_cluster()
+    cluster = make_ready_cluster()
     make_pool(network=make_network(cluster=cluster, prefix="198.51.100.0/24"),
               first="198.51.100.55", last="198.51.100.204")  # fmt: skip
     tenant, plan = make_tenant(max_vms=1000), make_plan()
