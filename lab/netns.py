@@ -420,6 +420,19 @@ def lab_down(*, directory: Path | str = DEFAULT_DIR, prefix: str = "fl") -> None
         shutil.rmtree(bird_dir, ignore_errors=True)
 
 
+def lab_clear_guests(lab: Lab) -> None:
+    """Remove the netns "VMs" of the lab and every vnet (with its routes) on its nodes: what
+    guests leave behind when only the database forgets them (a test rolled back)."""
+    for namespace in _namespaces():
+        if namespace.startswith(f"{lab.prefix}-vm-"):
+            sh(f"ip netns del {namespace}", check=False)
+    for node in lab.by_role("node"):
+        links = sh(f"ip -n {node.namespace} -o link show", check=False).stdout.splitlines()
+        for name in (line.split(":")[1].strip().split("@")[0] for line in links):
+            if name.startswith("vnet"):
+                sh(f"ip -n {node.namespace} link del {shlex.quote(name)}", check=False)
+
+
 def _remove_orphaned_vm_namespaces() -> None:
     """Remove "VM" namespaces (netns driver) left without a link to any node.
 
