@@ -32,10 +32,12 @@ NOT_ORDERABLE_CLUSTER_STATES = (Cluster.State.NEW, Cluster.State.FAILED)
 
 
 def cluster_refuses_orders(cluster: Cluster) -> str:
-    """Why `cluster` can't build a VM now, or "" when it can."""
-    if cluster.state in NOT_ORDERABLE_CLUSTER_STATES:
+    """Why `cluster` can't build a VM now, or "" when it can (its state as stored now,
+    not as the caller's copy last saw it)."""
+    state = Cluster.objects.filter(pk=cluster.pk).values_list("state", flat=True).first()
+    if state in NOT_ORDERABLE_CLUSTER_STATES:
         return (
-            f"Cluster {cluster} is {cluster.state}: it takes orders once provisioned and "
+            f"Cluster {cluster} is {state}: it takes orders once provisioned and "
             "ready; choose another."
         )
     if not cluster.nodes.filter(state=Node.State.READY).exists():

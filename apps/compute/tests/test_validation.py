@@ -235,6 +235,16 @@ def test_vm_order_on_a_cluster_that_is_not_ready_is_refused(order, state):
     assert not VirtualMachine.objects.exists()
 
 
+def test_vm_order_reads_the_clusters_state_as_stored_now(order):
+    cluster = order["cluster"]
+    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.NEW)
+    with pytest.raises(ClusterNotReady):  # the caller's copy still says ready
+        vm_order(name="web-new", **order)
+    cluster.state = Cluster.State.NEW  # a copy from before its provisioning finished
+    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)
+    assert vm_order(name="web-new", **order).cluster_id == cluster.pk
+
+
 def test_vm_order_on_a_cluster_without_a_ready_node_is_refused(order):
     order["cluster"].nodes.update(state="draining")
     with pytest.raises(ClusterNotReady, match="no ready node"):
