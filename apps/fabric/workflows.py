@@ -4,7 +4,6 @@ Each function is the body of one Job (see apps/jobs/runner.py): it records its s
 is safe to run again after a crash or a retry.
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -37,6 +36,7 @@ from workers.errors import (
     NodeUnreachable,
 )
 from workers.junos import BgpGroupState, JunosSession, JunosTarget
+from workers.polling import poll_until
 from workers.render import (
     render_border_gateway_junos,
     render_node_bird,
@@ -98,18 +98,23 @@ def apply_route_reflector(run: JobRun, rr: RouteReflector, *, prepare: bool = Fa
 
 def wait_established(session: SSHSession, host, protocols: list[str], *, timeout: float) -> dict:
     """Poll `birdc show protocols` until every one of `protocols` is Established."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = show_protocols(session, bird_paths(host)) or {}
-        missing = [p for p in protocols if not (p in status and status[p].established)]
-        if not missing:
-            return status
-        if time.monotonic() > deadline:
-            detail = "; ".join(
-                f"{p}: {status[p].info if p in status else 'absent'}" for p in missing
-            )
-            raise SessionsNotEstablished(f"not Established after {timeout:g}s: {detail}")
-        time.sleep(0.5)
+
+    def missing(status: dict) -> list[str]:
+        return [p for p in protocols if not (p in status and status[p].established)]
+
+    def not_established(status: dict) -> SessionsNotEstablished:
+        detail = "; ".join(
+            f"{p}: {status[p].info if p in status else 'absent'}" for p in missing(status)
+        )
+        return SessionsNotEstablished(f"not Established after {timeout:g}s: {detail}")
+
+    return poll_until(
+        lambda: show_protocols(session, bird_paths(host)) or {},
+        done=lambda status: not missing(status),
+        timeout=timeout,
+        interval=0.5,
+        error=not_established,
+    )
 
 
 def node_add(run: JobRun) -> None:
@@ -210,25 +215,30 @@ def wait_bgp_group(junos: JunosSession, bgw: BorderGateway, *, timeout: float) -
     """Poll the group until every RR is Established and each sends the expected prefixes."""
     neighbors = set(active_route_reflectors(bgw.cluster).values_list("peering_ip", flat=True))
     expected = expected_prefix_count(bgw.cluster) * len(neighbors)
-    deadline = time.monotonic() + timeout
-    while True:
-        state = junos.bgp_group(bgw.bgp_group)
-        ok = (
+
+    def ok(state: BgpGroupState) -> bool:
+        return (
             state.exists
             and set(state.peers) == neighbors
             and state.established == len(neighbors)
             and state.accepted_prefixes >= expected
         )
-        if ok:
-            return state
-        if time.monotonic() > deadline:
-            raise JunosVerifyFailed(
-                f"group {bgw.bgp_group}: expected {len(neighbors)} Established peers "
-                f"({', '.join(sorted(neighbors))}) and {expected} accepted prefixes; the router "
-                f"shows {state.established}/{state.total_peers} Established, "
-                f"{state.accepted_prefixes} accepted:\n{state.raw.strip()}"
-            )
-        time.sleep(1)
+
+    def verify_failed(state: BgpGroupState) -> JunosVerifyFailed:
+        return JunosVerifyFailed(
+            f"group {bgw.bgp_group}: expected {len(neighbors)} Established peers "
+            f"({', '.join(sorted(neighbors))}) and {expected} accepted prefixes; the router "
+            f"shows {state.established}/{state.total_peers} Established, "
+            f"{state.accepted_prefixes} accepted:\n{state.raw.strip()}"
+        )
+
+    return poll_until(
+        lambda: junos.bgp_group(bgw.bgp_group),
+        done=ok,
+        timeout=timeout,
+        interval=1,
+        error=verify_failed,
+    )
 
 
 def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
