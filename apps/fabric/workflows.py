@@ -24,6 +24,7 @@ from apps.fabric.selectors import (
 from apps.fabric.services import devices_mark_failed
 from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
+from apps.jobs.registry import workflow
 from apps.jobs.runner import JobRun, StepLog
 from workers import firewall, node_setup
 from workers.bird_remote import ApplyResult, apply_config, show_protocols, stop_bird
@@ -117,6 +118,7 @@ def wait_established(session: SSHSession, host, protocols: list[str], *, timeout
     )
 
 
+@workflow("node_add", label="Add node", target="fabric.Node")
 def node_add(run: JobRun) -> None:
     """Prepare the node, write its bird.conf, add it to every RR, verify its sessions."""
     node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -164,6 +166,7 @@ def apply_serving_nodes(run: JobRun, cluster: Cluster) -> None:
             apply_node_bird(run, session, node)
 
 
+@workflow("node_remove", label="Remove node", target="fabric.Node")
 def node_remove(run: JobRun) -> None:
     """Take the node out of every RR's config, then forget it."""
     node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -327,6 +330,7 @@ def _roll_back(junos: JunosSession, minutes: int) -> str:
         )
 
 
+@workflow("border_gateway_preview", label="Border gateway dry run", target="fabric.BorderGateway")
 def border_gateway_preview(run: JobRun) -> None:
     """A dry run: load the rendered lines, capture `show | compare`, then discard them."""
     bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -342,11 +346,13 @@ def border_gateway_preview(run: JobRun) -> None:
         step.log(diff or "no difference: the router already has this configuration")
 
 
+@workflow("border_gateway_sync", label="Border gateway sync", target="fabric.BorderGateway")
 def border_gateway_sync(run: JobRun) -> None:
     bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
     sync_border_gateway(run, bgw)
 
 
+@workflow("cluster_provision", label="Cluster provisioning", target="fabric.Cluster")
 def cluster_provision(run: JobRun) -> None:
     """For each RR: rr_prepare, rr_apply_config, rr_verify; each serving node's bird.conf
     (so that it peers with every RR); then the border gateway."""
@@ -378,6 +384,7 @@ def cluster_provision(run: JobRun) -> None:
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)
 
 
+@workflow("route_reflector_remove", label="Remove route reflector", target="fabric.RouteReflector")
 def route_reflector_remove(run: JobRun) -> None:
     """Take the RR out of every serving node's bird.conf and the border gateway's group
     (commit confirmed), stop its BIRD if it still answers, then forget it.
