@@ -1,6 +1,8 @@
 """The workflow registry: one list of job kinds, one task that runs any of them."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,6 +106,17 @@ def test_the_worker_knows_the_one_task_the_legacy_names_and_every_beat_entry():
     assert set(LEGACY_TASK_NAMES) <= set(app.tasks)
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         assert entry["task"] in app.tasks, f"beat entry {name}: unknown task {entry['task']}"
+
+
+def test_a_fresh_process_loading_the_celery_app_like_the_worker_knows_every_kind():
+    script = (
+        "from fabric_portal.celery import app; app.loader.import_default_modules(); "
+        "from apps.jobs import registry; print('jobs.run' in app.tasks, *registry.kinds())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["True", *sorted(KINDS)]
 
 
 @pytest.mark.django_db
