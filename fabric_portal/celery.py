@@ -1,4 +1,8 @@
-"""The Celery application. Tasks live in workers/tasks.py."""
+"""The Celery application.
+
+Tasks: `jobs.run` (apps/jobs/tasks.py) runs every Job through its registered workflow;
+beat's entries live in workers/tasks.py; webhook deliveries in apps/billing/tasks.py.
+"""
 
 import os
 
@@ -9,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fabric_portal.settings")
 
 app = Celery("fabric_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workers", "apps.billing"])
+app.autodiscover_tasks(["workers", "apps.jobs", "apps.billing"])
 
 
 @task_prerun.connect

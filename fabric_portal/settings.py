@@ -208,7 +208,7 @@ SPECTACULAR_SETTINGS = {
         "BorderGatewayStateEnum": "apps.fabric.models.BorderGateway.State",
         "IpAddressStatusEnum": "apps.ipam.models.IPAddress.Status",
         "JobStateEnum": "apps.jobs.models.Job.State",
-        "JobKindEnum": "apps.jobs.models.Job.Kind",
+        "JobKindEnum": "apps.jobs.registry.choices",
         "JobStepStateEnum": "apps.jobs.models.JobStep.State",
         "RoleEnum": "apps.tenancy.models.Role",
         "ApiKeyRoleEnum": "apps.tenancy.models.ApiKey.API_ROLE_CHOICES",

@@ -5,7 +5,8 @@ import json
 import shlex
 
 from workers.errors import DeviceError
-from workers.ssh import SSHSession
+from workers.polling import poll_until
+from workers.ssh import CommandResult, SSHSession
 
 NODE_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -242,20 +243,22 @@ def _install(session: SSHSession, hypervisor: str, facts: dict[str, str]) -> Non
 
 def _wait(session: SSHSession, probe: str, *, what: str, log: str) -> str:
     """Poll `probe` until it succeeds; its output. Raises HypervisorSetupFailed with `log`."""
-    import time
 
-    deadline = time.monotonic() + DAEMON_START_TIMEOUT
-    while True:
-        result = session.run(probe, check=False, timeout=DAEMON_START_TIMEOUT)
-        if result.ok:
-            return result.stdout
-        if time.monotonic() > deadline:
-            tail = session.run(f"tail -n 5 {log} 2>/dev/null", check=False).stdout.strip()
-            raise HypervisorSetupFailed(
-                f"{what} did not answer within {DAEMON_START_TIMEOUT}s: "
-                f"{(result.stderr or result.stdout).strip()[-300:]}\n{tail}"
-            )
-        time.sleep(0.5)
+    def no_answer(result: CommandResult) -> HypervisorSetupFailed:
+        tail = session.run(f"tail -n 5 {log} 2>/dev/null", check=False).stdout.strip()
+        return HypervisorSetupFailed(
+            f"{what} did not answer within {DAEMON_START_TIMEOUT}s: "
+            f"{(result.stderr or result.stdout).strip()[-300:]}\n{tail}"
+        )
+
+    result = poll_until(
+        lambda: session.run(probe, check=False, timeout=DAEMON_START_TIMEOUT),
+        done=lambda result: result.ok,
+        timeout=DAEMON_START_TIMEOUT,
+        interval=0.5,
+        error=no_answer,
+    )
+    return result.stdout
 
 
 def _systemd(session: SSHSession) -> bool:

@@ -3,10 +3,7 @@
 from celery import shared_task
 
 from apps.billing.services import webhook_deliver, webhook_max_attempts
-
-
-def webhook_backoff(retries: int) -> float:
-    return min(10 * 2**retries, 3600)
+from workers.polling import backoff
 
 
 @shared_task(bind=True, name="billing.deliver_webhook", max_retries=None)
@@ -16,4 +13,4 @@ def deliver_webhook_task(self, delivery_id: int) -> None:
         delivery_id=delivery_id, final_attempt=retries + 1 >= webhook_max_attempts()
     )
     if not done:
-        raise self.retry(countdown=webhook_backoff(retries))
+        raise self.retry(countdown=backoff(retries, base=10, cap=3600))

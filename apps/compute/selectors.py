@@ -5,7 +5,7 @@ from django.db.models import Prefetch, QuerySet
 from apps.compute.models import VirtualMachine
 from apps.ipam.models import IPAddress
 from apps.jobs.models import Job
-from apps.jobs.selectors import jobs_for, last_job_for
+from apps.jobs.selectors import last_job_for
 
 
 def vm_list() -> QuerySet[VirtualMachine]:
@@ -18,11 +18,6 @@ def vm_list() -> QuerySet[VirtualMachine]:
             ),
         )
     )
-
-
-def vm_jobs(vm: VirtualMachine) -> QuerySet[Job]:
-    """The jobs that worked on `vm`, newest first."""
-    return jobs_for(vm)
 
 
 def vm_last_job(vm: VirtualMachine) -> Job | None:

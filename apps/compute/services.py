@@ -94,11 +94,11 @@ def vm_order(
     ip_allocate(cluster=cluster, vm=vm, family=4)
     if cluster_has_pool(cluster, family=6):
         ip_allocate(cluster=cluster, vm=vm, family=6)
-    job_start(kind=Job.Kind.VM_CREATE, target=vm, tenant=tenant, created_by=created_by)
+    job_start(kind="vm_create", target=vm, tenant=tenant, created_by=created_by)
     return vm
 
 
-VM_ACTIONS = (Job.Kind.VM_START, Job.Kind.VM_STOP, Job.Kind.VM_DELETE)
+VM_ACTIONS = ("vm_start", "vm_stop", "vm_delete")
 
 
 def _refuse_while_acting(vm: VirtualMachine) -> None:
@@ -125,7 +125,7 @@ def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
         raise ValidationError({"state": f"VM {vm} is still being built; delete it once done."})
     _refuse_while_acting(vm)
     vm_set_state(vm, VirtualMachine.State.DELETING)  # at once: what the answer shows
-    return job_start(kind=Job.Kind.VM_DELETE, target=vm, tenant=vm.tenant, created_by=created_by)
+    return job_start(kind="vm_delete", target=vm, tenant=vm.tenant, created_by=created_by)
 
 
 @transaction.atomic
@@ -138,7 +138,7 @@ def vm_power_start(*, vm: VirtualMachine, start: bool, created_by=None) -> Job:
     if vm.state == wanted:
         raise ValidationError({"state": f"VM {vm} is already {wanted}."})
     _refuse_while_acting(vm)
-    kind = Job.Kind.VM_START if start else Job.Kind.VM_STOP
+    kind = "vm_start" if start else "vm_stop"
     return job_start(kind=kind, target=vm, tenant=vm.tenant, created_by=created_by)
 
 

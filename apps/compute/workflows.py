@@ -14,6 +14,7 @@ from apps.fabric.models import Node
 from apps.fabric.selectors import active_route_reflectors, rr_peer
 from apps.fabric.workflows import apply_node_bird, apply_node_firewall
 from apps.ipam.services import cluster_has_pool, ip_allocate, ip_release
+from apps.jobs.registry import workflow
 from apps.jobs.runner import JobRun
 from workers import firewall
 from workers.errors import DeviceError, RemoteCommandFailed
@@ -85,6 +86,7 @@ def _load(run: JobRun) -> VirtualMachine:
     )
 
 
+@workflow("vm_create", label="Create VM", target="compute.VirtualMachine")
 def vm_create(run: JobRun) -> None:
     """ip_allocate → place → hypervisor_create → network_attach → node_apply_bird →
     verify_export; on a final failure everything is undone and the IP released."""
@@ -195,6 +197,7 @@ def _teardown_on_node(run: JobRun, vm: VirtualMachine) -> None:
             driver.delete(session, spec)
 
 
+@workflow("vm_delete", label="Delete VM", target="compute.VirtualMachine")
 def vm_delete(run: JobRun) -> None:
     """network_detach → node_apply_bird → hypervisor_delete → ip_release → deleted."""
     vm = _load(run)
@@ -222,9 +225,11 @@ def _power(run: JobRun, *, start: bool) -> None:
     vm_set_state(vm, target)
 
 
+@workflow("vm_start", label="Start VM", target="compute.VirtualMachine")
 def vm_start(run: JobRun) -> None:
     _power(run, start=True)
 
 
+@workflow("vm_stop", label="Stop VM", target="compute.VirtualMachine")
 def vm_stop(run: JobRun) -> None:
     _power(run, start=False)

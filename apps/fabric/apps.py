@@ -5,3 +5,6 @@ class FabricConfig(AppConfig):
     name = "apps.fabric"
     label = "fabric"
     verbose_name = "Fabric"
+
+    def ready(self) -> None:
+        from apps.fabric import reconcile, workflows  # noqa: F401 - registers the app's job kinds

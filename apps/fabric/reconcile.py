@@ -17,6 +17,7 @@ from apps.fabric.selectors import (
     route_reflector_bird_config,
     serving_nodes,
 )
+from apps.jobs.registry import workflow
 from apps.jobs.runner import JobRun
 from workers import firewall, node_setup
 from workers.bird_remote import apply_config
@@ -35,6 +36,7 @@ class VmNetworkIncomplete(DeviceError):
     """A running VM's network could not be made complete again."""
 
 
+@workflow("reconcile", label="Reconcile")
 def reconcile(run: JobRun) -> None:
     failed = []
     clusters = Cluster.objects.exclude(state__in=[Cluster.State.NEW, Cluster.State.FAILED])

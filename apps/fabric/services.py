@@ -46,34 +46,30 @@ def cluster_provision_start(*, cluster: Cluster, created_by=None) -> Job:
         raise ValidationError({"route_reflectors": "Add at least one route reflector first."})
     _lock_cluster(cluster.pk)
     removal = jobs_targeting(RouteReflector, cluster.route_reflectors.values("pk")).filter(
-        kind=Job.Kind.ROUTE_REFLECTOR_REMOVE
+        kind="route_reflector_remove"
     )
     _refuse_while(_job_in_progress(removal), "route_reflectors", "Provisioning")
     cluster.state = Cluster.State.PROVISIONING
     cluster.save(update_fields=["state"])  # a save, not an update(): the change log sees it
-    return job_start(kind=Job.Kind.CLUSTER_PROVISION, target=cluster, created_by=created_by)
+    return job_start(kind="cluster_provision", target=cluster, created_by=created_by)
 
 
 @transaction.atomic
 def border_gateway_sync_start(*, border_gateway: BorderGateway, created_by=None) -> Job:
-    return job_start(
-        kind=Job.Kind.BORDER_GATEWAY_SYNC, target=border_gateway, created_by=created_by
-    )
+    return job_start(kind="border_gateway_sync", target=border_gateway, created_by=created_by)
 
 
 @transaction.atomic
 def border_gateway_preview_start(*, border_gateway: BorderGateway, created_by=None) -> Job:
     """Queue a dry run whose `bgw_compare` step holds the pending `show | compare`."""
-    return job_start(
-        kind=Job.Kind.BORDER_GATEWAY_PREVIEW, target=border_gateway, created_by=created_by
-    )
+    return job_start(kind="border_gateway_preview", target=border_gateway, created_by=created_by)
 
 
 @transaction.atomic
 def node_create(*, created_by=None, **fields) -> Node:
     """Record a node and queue `node_add` (prepare, BIRD, every RR, verify)."""
     node = _save(Node(**fields))
-    job_start(kind=Job.Kind.NODE_ADD, target=node, created_by=created_by)
+    job_start(kind="node_add", target=node, created_by=created_by)
     return node
 
 
@@ -85,7 +81,7 @@ def node_remove_start(*, node: Node, created_by=None) -> Job:
         raise ValidationError(
             {"node": f"Node {node} still has {remaining} VM(s); delete or move them first."}
         )
-    return job_start(kind=Job.Kind.NODE_REMOVE, target=node, created_by=created_by)
+    return job_start(kind="node_remove", target=node, created_by=created_by)
 
 
 @transaction.atomic
@@ -125,9 +121,9 @@ def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
     rr.refresh_from_db()
     cluster = rr.cluster
     busy = _job_in_progress(
-        jobs_for(rr).filter(kind=Job.Kind.ROUTE_REFLECTOR_REMOVE),
-        jobs_for(cluster).filter(kind=Job.Kind.CLUSTER_PROVISION),
-        jobs_targeting(Node, cluster.nodes.values("pk")).filter(kind=Job.Kind.NODE_ADD),
+        jobs_for(rr).filter(kind="route_reflector_remove"),
+        jobs_for(cluster).filter(kind="cluster_provision"),
+        jobs_targeting(Node, cluster.nodes.values("pk")).filter(kind="node_add"),
     )
     _refuse_while(busy, "route_reflector", f"Removing {rr.name}")
     if not ready_route_reflectors(cluster).exclude(pk=rr.pk).exists():
@@ -137,7 +133,7 @@ def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
         )})  # fmt: skip
     rr.state = RouteReflector.State.REMOVING
     rr.save(update_fields=["state"])  # a save, not an update(): the change log sees it
-    return job_start(kind=Job.Kind.ROUTE_REFLECTOR_REMOVE, target=rr, created_by=created_by)
+    return job_start(kind="route_reflector_remove", target=rr, created_by=created_by)
 
 
 @transaction.atomic

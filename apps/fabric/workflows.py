@@ -4,7 +4,6 @@ Each function is the body of one Job (see apps/jobs/runner.py): it records its s
 is safe to run again after a crash or a retry.
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -25,6 +24,7 @@ from apps.fabric.selectors import (
 from apps.fabric.services import devices_mark_failed
 from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
+from apps.jobs.registry import workflow
 from apps.jobs.runner import JobRun, StepLog
 from workers import firewall, node_setup
 from workers.bird_remote import ApplyResult, apply_config, show_protocols, stop_bird
@@ -37,6 +37,7 @@ from workers.errors import (
     NodeUnreachable,
 )
 from workers.junos import BgpGroupState, JunosSession, JunosTarget
+from workers.polling import poll_until
 from workers.render import (
     render_border_gateway_junos,
     render_node_bird,
@@ -98,20 +99,26 @@ def apply_route_reflector(run: JobRun, rr: RouteReflector, *, prepare: bool = Fa
 
 def wait_established(session: SSHSession, host, protocols: list[str], *, timeout: float) -> dict:
     """Poll `birdc show protocols` until every one of `protocols` is Established."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = show_protocols(session, bird_paths(host)) or {}
-        missing = [p for p in protocols if not (p in status and status[p].established)]
-        if not missing:
-            return status
-        if time.monotonic() > deadline:
-            detail = "; ".join(
-                f"{p}: {status[p].info if p in status else 'absent'}" for p in missing
-            )
-            raise SessionsNotEstablished(f"not Established after {timeout:g}s: {detail}")
-        time.sleep(0.5)
+
+    def missing(status: dict) -> list[str]:
+        return [p for p in protocols if not (p in status and status[p].established)]
+
+    def not_established(status: dict) -> SessionsNotEstablished:
+        detail = "; ".join(
+            f"{p}: {status[p].info if p in status else 'absent'}" for p in missing(status)
+        )
+        return SessionsNotEstablished(f"not Established after {timeout:g}s: {detail}")
+
+    return poll_until(
+        lambda: show_protocols(session, bird_paths(host)) or {},
+        done=lambda status: not missing(status),
+        timeout=timeout,
+        interval=0.5,
+        error=not_established,
+    )
 
 
+@workflow("node_add", label="Add node", target="fabric.Node")
 def node_add(run: JobRun) -> None:
     """Prepare the node, write its bird.conf, add it to every RR, verify its sessions."""
     node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -159,6 +166,7 @@ def apply_serving_nodes(run: JobRun, cluster: Cluster) -> None:
             apply_node_bird(run, session, node)
 
 
+@workflow("node_remove", label="Remove node", target="fabric.Node")
 def node_remove(run: JobRun) -> None:
     """Take the node out of every RR's config, then forget it."""
     node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -210,25 +218,30 @@ def wait_bgp_group(junos: JunosSession, bgw: BorderGateway, *, timeout: float) -
     """Poll the group until every RR is Established and each sends the expected prefixes."""
     neighbors = set(active_route_reflectors(bgw.cluster).values_list("peering_ip", flat=True))
     expected = expected_prefix_count(bgw.cluster) * len(neighbors)
-    deadline = time.monotonic() + timeout
-    while True:
-        state = junos.bgp_group(bgw.bgp_group)
-        ok = (
+
+    def ok(state: BgpGroupState) -> bool:
+        return (
             state.exists
             and set(state.peers) == neighbors
             and state.established == len(neighbors)
             and state.accepted_prefixes >= expected
         )
-        if ok:
-            return state
-        if time.monotonic() > deadline:
-            raise JunosVerifyFailed(
-                f"group {bgw.bgp_group}: expected {len(neighbors)} Established peers "
-                f"({', '.join(sorted(neighbors))}) and {expected} accepted prefixes; the router "
-                f"shows {state.established}/{state.total_peers} Established, "
-                f"{state.accepted_prefixes} accepted:\n{state.raw.strip()}"
-            )
-        time.sleep(1)
+
+    def verify_failed(state: BgpGroupState) -> JunosVerifyFailed:
+        return JunosVerifyFailed(
+            f"group {bgw.bgp_group}: expected {len(neighbors)} Established peers "
+            f"({', '.join(sorted(neighbors))}) and {expected} accepted prefixes; the router "
+            f"shows {state.established}/{state.total_peers} Established, "
+            f"{state.accepted_prefixes} accepted:\n{state.raw.strip()}"
+        )
+
+    return poll_until(
+        lambda: junos.bgp_group(bgw.bgp_group),
+        done=ok,
+        timeout=timeout,
+        interval=1,
+        error=verify_failed,
+    )
 
 
 def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
@@ -317,6 +330,7 @@ def _roll_back(junos: JunosSession, minutes: int) -> str:
         )
 
 
+@workflow("border_gateway_preview", label="Border gateway dry run", target="fabric.BorderGateway")
 def border_gateway_preview(run: JobRun) -> None:
     """A dry run: load the rendered lines, capture `show | compare`, then discard them."""
     bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -332,11 +346,13 @@ def border_gateway_preview(run: JobRun) -> None:
         step.log(diff or "no difference: the router already has this configuration")
 
 
+@workflow("border_gateway_sync", label="Border gateway sync", target="fabric.BorderGateway")
 def border_gateway_sync(run: JobRun) -> None:
     bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
     sync_border_gateway(run, bgw)
 
 
+@workflow("cluster_provision", label="Cluster provisioning", target="fabric.Cluster")
 def cluster_provision(run: JobRun) -> None:
     """For each RR: rr_prepare, rr_apply_config, rr_verify; each serving node's bird.conf
     (so that it peers with every RR); then the border gateway."""
@@ -368,6 +384,7 @@ def cluster_provision(run: JobRun) -> None:
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)
 
 
+@workflow("route_reflector_remove", label="Remove route reflector", target="fabric.RouteReflector")
 def route_reflector_remove(run: JobRun) -> None:
     """Take the RR out of every serving node's bird.conf and the border gateway's group
     (commit confirmed), stop its BIRD if it still answers, then forget it.

@@ -6,23 +6,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
+from apps.jobs import registry
+
 
 class Job(models.Model):
     """One run of a workflow (see DESIGN.md's table); steps are recorded as JobStep rows."""
-
-    class Kind(models.TextChoices):
-        WORKER_CHECK = "worker_check", "Worker health check"
-        CLUSTER_PROVISION = "cluster_provision", "Cluster provisioning"
-        NODE_ADD = "node_add", "Add node"
-        NODE_REMOVE = "node_remove", "Remove node"
-        ROUTE_REFLECTOR_REMOVE = "route_reflector_remove", "Remove route reflector"
-        VM_CREATE = "vm_create", "Create VM"
-        VM_DELETE = "vm_delete", "Delete VM"
-        VM_START = "vm_start", "Start VM"
-        VM_STOP = "vm_stop", "Stop VM"
-        BORDER_GATEWAY_SYNC = "border_gateway_sync", "Border gateway sync"
-        BORDER_GATEWAY_PREVIEW = "border_gateway_preview", "Border gateway dry run"
-        RECONCILE = "reconcile", "Reconcile"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -32,7 +20,8 @@ class Job(models.Model):
 
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)  # not finished yet
 
-    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # the kinds are the workflows registered with @workflow (apps/jobs/registry.py)
+    kind = models.CharField(max_length=32, choices=registry.choices)
     target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
     target_id = models.PositiveBigIntegerField(null=True, blank=True)
     target = GenericForeignKey("target_type", "target_id")

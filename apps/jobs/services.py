@@ -1,20 +1,23 @@
 """Writes for jobs: create a Job row and queue its task once the transaction commits."""
 
-import os
-import platform
-import socket
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
+from apps.jobs import registry
 from apps.jobs.models import Job
-from apps.jobs.runner import JobRun
+from apps.jobs.tasks import run_job_task
 
 
 def job_create(*, kind: str, target=None, tenant=None, created_by=None) -> Job:
+    """A `queued` Job of a registered `kind`, on a target of the model its workflow names."""
+    wanted = registry.get(kind).target
+    if target is not None and target._meta.label != wanted:
+        raise ValidationError({"target": f"a {kind} job targets {wanted or 'nothing'}"})
     job = Job(kind=kind, tenant=tenant, created_by=created_by)
     if target is not None:
         job.target_type = ContentType.objects.get_for_model(target)
@@ -26,14 +29,11 @@ def job_create(*, kind: str, target=None, tenant=None, created_by=None) -> Job:
 
 
 def job_enqueue(job: Job) -> None:
-    """Queue the job's task after the surrounding transaction commits (never before)."""
-    from workers.tasks import TASKS_BY_KIND
-
-    task = TASKS_BY_KIND[job.kind]
+    """Queue `jobs.run` for the job after the surrounding transaction commits (never before)."""
     queue = settings.FABRIC_TASK_QUEUE
     # robust: a broker that is down must not turn a committed order into an error page;
     # the job stays `queued` and jobs.requeue_stale sends it again later.
-    transaction.on_commit(lambda: task.apply_async(args=[job.pk], queue=queue), robust=True)
+    transaction.on_commit(lambda: run_job_task.apply_async(args=[job.pk], queue=queue), robust=True)
 
 
 @transaction.atomic
@@ -62,14 +62,4 @@ def job_requeue_stale(*, older_than: float | None = None) -> list[int]:
 
 def worker_check_start(*, created_by=None) -> Job:
     """Queue a health check that proves a worker takes tasks and reaches the database."""
-    return job_start(kind=Job.Kind.WORKER_CHECK, created_by=created_by)
-
-
-def worker_check(run: JobRun) -> None:
-    """The workflow of a `worker_check` job."""
-    with run.step("worker") as step:
-        step.log(f"host {socket.gethostname()}, pid {os.getpid()}, {platform.python_version()}")
-    with run.step("database") as step, connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM jobs_job")
-        (count,) = cursor.fetchone()
-        step.log(f"{connection.vendor} reachable; {count} jobs recorded")
+    return job_start(kind="worker_check", created_by=created_by)

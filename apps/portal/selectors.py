@@ -262,7 +262,7 @@ def border_gateway_history(bgw: BorderGateway) -> list[tuple[Job, list[JobStep]]
     jobs = list(
         Job.objects.filter(
             Q(target_type=bgw_type, target_id=bgw.pk)
-            | Q(target_type=cluster_type, target_id=bgw.cluster_id, kind=Job.Kind.CLUSTER_PROVISION)
+            | Q(target_type=cluster_type, target_id=bgw.cluster_id, kind="cluster_provision")
         )
         .prefetch_related(
             Prefetch(

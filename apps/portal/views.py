@@ -36,6 +36,7 @@ from apps.fabric.services import (
     route_reflector_remove_start,
 )
 from apps.ipam.services import PoolExhausted
+from apps.jobs import registry
 from apps.jobs.models import Job, JobStep
 from apps.portal import selectors, wizard
 from apps.portal.forms import (
@@ -569,7 +570,7 @@ class BorderGatewayDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         bgw = self.object
-        preview = selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW).first()
+        preview = selectors.jobs_of(bgw).filter(kind="border_gateway_preview").first()
         context.update(
             desired="\n".join(render_border_gateway_junos(border_gateway_config(bgw))),
             history=selectors.border_gateway_history(bgw),
@@ -595,7 +596,7 @@ class BorderGatewayDryRunView(OperatorPageMixin, View):
             return redirect("portal:bgw", pk)
         bgw = get_object_or_404(BorderGateway.objects.select_related("cluster"), pk=pk)
         job = get_object_or_404(
-            selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW), pk=job_pk
+            selectors.jobs_of(bgw).filter(kind="border_gateway_preview"), pk=job_pk
         )
         return render(
             request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job, self.roles)
@@ -613,7 +614,7 @@ class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
         bgw = get_object_or_404(
             BorderGateway.objects.select_related("cluster"), pk=self.kwargs["pk"]
         )
-        preview = selectors.jobs_of(bgw).filter(kind=Job.Kind.BORDER_GATEWAY_PREVIEW).first()
+        preview = selectors.jobs_of(bgw).filter(kind="border_gateway_preview").first()
         context.update(bgw_preview_context(bgw, preview, self.roles))
         return context
 
@@ -631,7 +632,7 @@ class JobListView(FilteredListView):
     states = Job.State.choices
 
     def extra_filters(self):
-        return {"kind": ("kind", Job.Kind.choices)}
+        return {"kind": ("kind", registry.choices())}
 
     def get_queryset(self):
         form = self.get_filter_form()

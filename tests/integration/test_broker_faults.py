@@ -7,8 +7,8 @@ import pytest
 
 from apps.jobs.models import Job
 from apps.jobs.services import job_create, job_requeue_stale
+from apps.jobs.tasks import run_job_task
 from tests.conftest import ROOT, start_celery_worker, stop_celery_worker, wait_for
-from workers.tasks import worker_check_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,9 +42,9 @@ def broker_restartable():
 
 
 def test_jobs_queued_before_a_redis_restart_run_once_after_it(broker_restartable, tmp_path):
-    jobs = [job_create(kind=Job.Kind.WORKER_CHECK) for _ in range(5)]
+    jobs = [job_create(kind="worker_check") for _ in range(5)]
     for job in jobs:
-        worker_check_task.apply_async(args=[job.pk], queue="faults")
+        run_job_task.apply_async(args=[job.pk], queue="faults")
     assert redis("LLEN", "faults") == "5"
 
     restart_redis()
@@ -59,10 +59,10 @@ def test_jobs_queued_before_a_redis_restart_run_once_after_it(broker_restartable
 
 
 def test_a_lost_message_is_queued_again_and_runs_once(broker_restartable, tmp_path):
-    lost, kept = job_create(kind=Job.Kind.WORKER_CHECK), job_create(kind=Job.Kind.WORKER_CHECK)
-    worker_check_task.apply_async(args=[lost.pk], queue="faults")
+    lost, kept = job_create(kind="worker_check"), job_create(kind="worker_check")
+    run_job_task.apply_async(args=[lost.pk], queue="faults")
     redis("DEL", "faults")  # the broker forgot it (e.g. Redis without persistence restarted)
-    worker_check_task.apply_async(args=[kept.pk], queue="faults")
+    run_job_task.apply_async(args=[kept.pk], queue="faults")
 
     requeued = job_requeue_stale(older_than=0)
 

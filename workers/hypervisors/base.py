@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from workers import firewall
 from workers.errors import GuestBootTimeout
+from workers.polling import poll_until
 from workers.ssh import CommandResult, SSHSession
 
 
@@ -223,17 +224,30 @@ def wait_until_ready(
     """
     image = guest.image or GuestImage()
     started = time.monotonic()
-    deadline = started + image.boot_timeout
-    while True:
-        output = console() if image.ready_marker else ""
-        alive = running()
-        if alive and (not image.ready_marker or image.ready_marker in output):
-            return time.monotonic() - started
-        if not alive or time.monotonic() > deadline:
-            tail = "\n".join(output.strip().splitlines()[-5:]) or "(no console output)"
-            why = "stopped" if not alive else f"not ready after {image.boot_timeout:g}s"
-            raise GuestBootTimeout(
-                f"guest {guest.name} {why} (waiting for {image.ready_marker!r} on its "
-                f"console); console ends with:\n{tail}"
-            )
-        time.sleep(interval)
+
+    def look() -> tuple[str, bool]:
+        return (console() if image.ready_marker else ""), running()
+
+    def ready_or_stopped(seen: tuple[str, bool]) -> bool:
+        output, alive = seen
+        return not alive or not image.ready_marker or image.ready_marker in output
+
+    def boot_failed(seen: tuple[str, bool]) -> GuestBootTimeout:
+        output, alive = seen
+        tail = "\n".join(output.strip().splitlines()[-5:]) or "(no console output)"
+        why = "stopped" if not alive else f"not ready after {image.boot_timeout:g}s"
+        return GuestBootTimeout(
+            f"guest {guest.name} {why} (waiting for {image.ready_marker!r} on its "
+            f"console); console ends with:\n{tail}"
+        )
+
+    seen = poll_until(
+        look,
+        done=ready_or_stopped,
+        timeout=image.boot_timeout,
+        interval=interval,
+        error=boot_failed,
+    )
+    if not seen[1]:
+        raise boot_failed(seen)
+    return time.monotonic() - started

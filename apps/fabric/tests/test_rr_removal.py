@@ -76,7 +76,7 @@ def test_removal_waits_for_the_clusters_provisioning_and_the_reverse(pair):
 def test_removal_waits_for_a_node_being_added(pair):
     cluster, keep, gone = pair
     node = make_node(cluster=cluster)
-    adding = job_create(kind=Job.Kind.NODE_ADD, target=node)
+    adding = job_create(kind="node_add", target=node)
 
     with pytest.raises(ValidationError, match=f"job #{adding.pk}"):
         route_reflector_remove_start(rr=gone)

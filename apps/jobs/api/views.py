@@ -4,6 +4,7 @@ from django_filters import rest_framework as filters
 
 from apps.api.filters import DateTimeFilter, IdFilter
 from apps.api.views import ApiViewSet, ReadMixins
+from apps.jobs import registry
 from apps.jobs.api.serializers import JobDetailSerializer, JobSerializer
 from apps.jobs.models import Job, JobStep
 
@@ -22,7 +23,7 @@ class JobFilter(filters.FilterSet):
     cluster = IdFilter(method="filter_target", label="Jobs of this cluster")
     border_gateway = IdFilter(method="filter_target", label="Jobs of this border gateway")
     state = filters.MultipleChoiceFilter(choices=Job.State.choices)
-    kind = filters.MultipleChoiceFilter(choices=Job.Kind.choices)
+    kind = filters.MultipleChoiceFilter(choices=registry.choices)
     created_after = DateTimeFilter(field_name="created", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created", lookup_expr="lt")
 

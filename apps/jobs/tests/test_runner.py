@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_successful_workflow_records_each_step_in_order():
-    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    job = job_create(kind="worker_check")
 
     def workflow(run):
         with run.step("first") as step:
@@ -37,7 +37,7 @@ def test_successful_workflow_records_each_step_in_order():
 
 
 def test_exception_fails_the_job_and_names_the_step():
-    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    job = job_create(kind="worker_check")
 
     def workflow(run):
         with run.step("ip_allocate"):
@@ -58,7 +58,7 @@ def test_exception_fails_the_job_and_names_the_step():
 
 
 def test_exception_outside_any_step_still_fails_the_job():
-    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    job = job_create(kind="worker_check")
 
     def workflow(run):
         raise ValueError("no such cluster")
@@ -71,7 +71,7 @@ def test_exception_outside_any_step_still_fails_the_job():
 
 
 def test_transient_failure_with_tries_left_keeps_the_job_open_for_a_retry():
-    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    job = job_create(kind="worker_check")
     calls = []
 
     def flaky(run):
@@ -97,7 +97,7 @@ def test_transient_failure_with_tries_left_keeps_the_job_open_for_a_retry():
 
 
 def test_transient_failure_on_the_last_try_fails_the_job():
-    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    job = job_create(kind="worker_check")
     seen = []
 
     def unreachable(run):
@@ -117,7 +117,7 @@ def test_transient_failure_on_the_last_try_fails_the_job():
 
 
 def test_finished_job_is_not_run_again():
-    job = job_create(kind=Job.Kind.WORKER_CHECK)
+    job = job_create(kind="worker_check")
     run_job(job.pk, lambda run: None)
     calls = []
 
@@ -134,14 +134,14 @@ def test_a_broker_that_is_down_does_not_fail_the_committed_write(monkeypatch, ca
     from kombu.exceptions import OperationalError
 
     from apps.jobs.services import job_start
-    from workers.tasks import worker_check_task
+    from apps.jobs.tasks import run_job_task
 
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(worker_check_task, "apply_async", broker_down)
+    monkeypatch.setattr(run_job_task, "apply_async", broker_down)
 
-    job = job_start(kind=Job.Kind.WORKER_CHECK)  # commits; queuing fails after the commit
+    job = job_start(kind="worker_check")  # commits; queuing fails after the commit
 
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED  # kept, for jobs.requeue_stale to send again

@@ -8,7 +8,6 @@ from apps.compute.models import Plan
 from apps.fabric.lab_records import lab_cluster, lab_node_fields, lab_refresh_records
 from apps.fabric.models import Cluster
 from apps.fabric.services import cluster_provision_start, node_create
-from apps.jobs.models import Job
 from apps.jobs.services import job_start
 from apps.tenancy.models import Membership, Role, Tenant
 from lab.netns import DEFAULT_DIR, Lab
@@ -30,7 +29,7 @@ class Command(BaseCommand):
             # a new lab under an existing database: its hosts were never prepared
             lab_refresh_records(lab, existing)
             cluster_provision_start(cluster=existing)
-            job_start(kind=Job.Kind.RECONCILE)
+            job_start(kind="reconcile")
             self.stdout.write(
                 "Cluster 'lab' exists: its records now point at this lab; provisioning and a "
                 "reconcile (node sysctls, packet filter, BIRD, VM routes) are queued. VMs whose "
