@@ -36,6 +36,18 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     celery_task_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    error_type = models.CharField(
+        max_length=100, blank=True, help_text="The class of the exception that failed the job."
+    )
+    acknowledged = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who took note of the failure (nobody will retry it).",
+    )
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -50,6 +62,10 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=Q(state__in=["succeeded", "failed"]) | Q(finished__isnull=True),
                 name="job_finished_only_when_done",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="failed") | Q(acknowledged__isnull=True),
+                name="job_acknowledged_only_when_failed",
             ),
         ]
 

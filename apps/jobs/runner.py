@@ -128,8 +128,10 @@ def run_job(
             raise Retry(str(exc)) from exc
         logger.exception("job %s failed in step %s", job.pk, run.failed_step)
         where = f"step {run.failed_step}" if run.failed_step else "job"
+        job.error_type = type(exc).__name__
         _finish(job, Job.State.FAILED, f"{where} failed: {type(exc).__name__}: {exc}")
         return job
+    job.error_type = ""
     _finish(job, Job.State.SUCCEEDED, "")
     return job
 
@@ -138,4 +140,4 @@ def _finish(job: Job, state: str, error: str) -> None:
     job.state = state
     job.error = error
     job.finished = timezone.now()
-    job.save(update_fields=["state", "error", "finished"])
+    job.save(update_fields=["state", "error", "error_type", "finished"])
