@@ -119,6 +119,9 @@ def _refuse_while_acting(vm: VirtualMachine) -> None:
 def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
     """Queue the teardown of a VM (route withdrawn, guest deleted, IP released)."""
     vm = VirtualMachine.objects.select_for_update().get(pk=vm.pk)
+    if vm.state == VirtualMachine.State.DELETING and _delete_failed(vm):
+        _refuse_while_acting(vm)  # a delete that failed half-way: run it again
+        return job_start(kind="vm_delete", target=vm, tenant=vm.tenant, created_by=created_by)
     if vm.state in (VirtualMachine.State.DELETING, VirtualMachine.State.DELETED):
         raise ValidationError({"state": f"VM {vm} is already {vm.get_state_display().lower()}."})
     if vm.state in (VirtualMachine.State.ORDERED, VirtualMachine.State.PROVISIONING):
@@ -126,6 +129,13 @@ def vm_delete_start(*, vm: VirtualMachine, created_by=None) -> Job:
     _refuse_while_acting(vm)
     vm_set_state(vm, VirtualMachine.State.DELETING)  # at once: what the answer shows
     return job_start(kind="vm_delete", target=vm, tenant=vm.tenant, created_by=created_by)
+
+
+def _delete_failed(vm: VirtualMachine) -> bool:
+    """Whether the VM's last delete failed (it stays `deleting`; the teardown is idempotent
+    and may run again)."""
+    last = jobs_for(vm).filter(kind="vm_delete").only("state").first()
+    return last is not None and last.state == Job.State.FAILED
 
 
 @transaction.atomic

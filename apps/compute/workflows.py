@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from django.conf import settings
 
 from apps.compute.models import VirtualMachine
-from apps.compute.services import vm_place, vm_set_state
+from apps.compute.services import vm_delete_start, vm_place, vm_power_start, vm_set_state
 from apps.fabric.connections import bird_paths, connect
 from apps.fabric.models import Node
 from apps.fabric.selectors import active_route_reflectors, rr_peer
@@ -86,7 +86,20 @@ def _load(run: JobRun) -> VirtualMachine:
     )
 
 
-@workflow("vm_create", label="Create VM", target="compute.VirtualMachine")
+# A failed build was undone (guest, route, addresses): it is ordered again, with the
+# order's checks (quota, cluster ready, free address, name), not restarted.
+NO_VM_CREATE_RESTART = (
+    "A failed VM is not built again: its order was undone and its addresses released. "
+    "Delete it and order it again (its name is free)."
+)
+
+
+@workflow(
+    "vm_create",
+    label="Create VM",
+    target="compute.VirtualMachine",
+    no_restart=NO_VM_CREATE_RESTART,
+)
 def vm_create(run: JobRun) -> None:
     """ip_allocate → place → hypervisor_create → network_attach → node_apply_bird →
     verify_export; on a final failure everything is undone and the IP released."""
@@ -197,7 +210,12 @@ def _teardown_on_node(run: JobRun, vm: VirtualMachine) -> None:
             driver.delete(session, spec)
 
 
-@workflow("vm_delete", label="Delete VM", target="compute.VirtualMachine")
+@workflow(
+    "vm_delete",
+    label="Delete VM",
+    target="compute.VirtualMachine",
+    restart=lambda vm, by: vm_delete_start(vm=vm, created_by=by),
+)
 def vm_delete(run: JobRun) -> None:
     """network_detach → node_apply_bird → hypervisor_delete → ip_release → deleted."""
     vm = _load(run)
@@ -225,11 +243,21 @@ def _power(run: JobRun, *, start: bool) -> None:
     vm_set_state(vm, target)
 
 
-@workflow("vm_start", label="Start VM", target="compute.VirtualMachine")
+@workflow(
+    "vm_start",
+    label="Start VM",
+    target="compute.VirtualMachine",
+    restart=lambda vm, by: vm_power_start(vm=vm, start=True, created_by=by),
+)
 def vm_start(run: JobRun) -> None:
     _power(run, start=True)
 
 
-@workflow("vm_stop", label="Stop VM", target="compute.VirtualMachine")
+@workflow(
+    "vm_stop",
+    label="Stop VM",
+    target="compute.VirtualMachine",
+    restart=lambda vm, by: vm_power_start(vm=vm, start=False, created_by=by),
+)
 def vm_stop(run: JobRun) -> None:
     _power(run, start=False)

@@ -19,6 +19,7 @@ from apps.fabric.selectors import (
 )
 from apps.jobs.registry import workflow
 from apps.jobs.runner import JobRun
+from apps.jobs.services import job_start
 from workers import firewall, node_setup
 from workers.bird_remote import apply_config
 from workers.errors import DeviceError
@@ -36,7 +37,9 @@ class VmNetworkIncomplete(DeviceError):
     """A running VM's network could not be made complete again."""
 
 
-@workflow("reconcile", label="Reconcile")
+@workflow(
+    "reconcile", label="Reconcile", restart=lambda _, by: job_start(kind="reconcile", created_by=by)
+)
 def reconcile(run: JobRun) -> None:
     failed = []
     clusters = Cluster.objects.exclude(state__in=[Cluster.State.NEW, Cluster.State.FAILED])

@@ -73,6 +73,26 @@ def node_create(*, created_by=None, **fields) -> Node:
     return node
 
 
+NODE_JOBS = ("node_add", "node_remove")
+NODE_ADD_AGAIN_STATES = (Node.State.NEW, Node.State.PROVISIONING, Node.State.FAILED)
+
+
+@transaction.atomic
+def node_add_start(*, node: Node, created_by=None) -> Job:
+    """Queue `node_add` again for a node that is not in service (its last add failed);
+    refused while another add or a removal of it is queued or running, and for a node
+    in service, draining or being removed (an add would put it back to `ready`)."""
+    node = Node.objects.select_for_update().get(pk=node.pk)
+    _refuse_while(_job_in_progress(jobs_for(node).filter(kind__in=NODE_JOBS)), "node",
+                  f"Adding node {node}")  # fmt: skip
+    if node.state not in NODE_ADD_AGAIN_STATES:
+        raise ValidationError({"state": (
+            f"Node {node} is {node.get_state_display().lower()}: only a new or failed node "
+            "is added again."
+        )})  # fmt: skip
+    return job_start(kind="node_add", target=node, created_by=created_by)
+
+
 @transaction.atomic
 def node_remove_start(*, node: Node, created_by=None) -> Job:
     """Queue `node_remove`; refused while the node still has VMs."""

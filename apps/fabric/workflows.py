@@ -21,7 +21,15 @@ from apps.fabric.selectors import (
     rr_peer,
     serving_nodes,
 )
-from apps.fabric.services import devices_mark_failed
+from apps.fabric.services import (
+    border_gateway_preview_start,
+    border_gateway_sync_start,
+    cluster_provision_start,
+    devices_mark_failed,
+    node_add_start,
+    node_remove_start,
+    route_reflector_remove_start,
+)
 from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
 from apps.jobs.registry import workflow
@@ -118,7 +126,12 @@ def wait_established(session: SSHSession, host, protocols: list[str], *, timeout
     )
 
 
-@workflow("node_add", label="Add node", target="fabric.Node")
+@workflow(
+    "node_add",
+    label="Add node",
+    target="fabric.Node",
+    restart=lambda node, by: node_add_start(node=node, created_by=by),
+)
 def node_add(run: JobRun) -> None:
     """Prepare the node, write its bird.conf, add it to every RR, verify its sessions."""
     node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -166,7 +179,12 @@ def apply_serving_nodes(run: JobRun, cluster: Cluster) -> None:
             apply_node_bird(run, session, node)
 
 
-@workflow("node_remove", label="Remove node", target="fabric.Node")
+@workflow(
+    "node_remove",
+    label="Remove node",
+    target="fabric.Node",
+    restart=lambda node, by: node_remove_start(node=node, created_by=by),
+)
 def node_remove(run: JobRun) -> None:
     """Take the node out of every RR's config, then forget it."""
     node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -330,7 +348,12 @@ def _roll_back(junos: JunosSession, minutes: int) -> str:
         )
 
 
-@workflow("border_gateway_preview", label="Border gateway dry run", target="fabric.BorderGateway")
+@workflow(
+    "border_gateway_preview",
+    label="Border gateway dry run",
+    target="fabric.BorderGateway",
+    restart=lambda bgw, by: border_gateway_preview_start(border_gateway=bgw, created_by=by),
+)
 def border_gateway_preview(run: JobRun) -> None:
     """A dry run: load the rendered lines, capture `show | compare`, then discard them."""
     bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
@@ -346,13 +369,23 @@ def border_gateway_preview(run: JobRun) -> None:
         step.log(diff or "no difference: the router already has this configuration")
 
 
-@workflow("border_gateway_sync", label="Border gateway sync", target="fabric.BorderGateway")
+@workflow(
+    "border_gateway_sync",
+    label="Border gateway sync",
+    target="fabric.BorderGateway",
+    restart=lambda bgw, by: border_gateway_sync_start(border_gateway=bgw, created_by=by),
+)
 def border_gateway_sync(run: JobRun) -> None:
     bgw = BorderGateway.objects.select_related("cluster").get(pk=run.job.target_id)
     sync_border_gateway(run, bgw)
 
 
-@workflow("cluster_provision", label="Cluster provisioning", target="fabric.Cluster")
+@workflow(
+    "cluster_provision",
+    label="Cluster provisioning",
+    target="fabric.Cluster",
+    restart=lambda cluster, by: cluster_provision_start(cluster=cluster, created_by=by),
+)
 def cluster_provision(run: JobRun) -> None:
     """For each RR: rr_prepare, rr_apply_config, rr_verify; each serving node's bird.conf
     (so that it peers with every RR); then the border gateway."""
@@ -384,7 +417,12 @@ def cluster_provision(run: JobRun) -> None:
     Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)
 
 
-@workflow("route_reflector_remove", label="Remove route reflector", target="fabric.RouteReflector")
+@workflow(
+    "route_reflector_remove",
+    label="Remove route reflector",
+    target="fabric.RouteReflector",
+    restart=lambda rr, by: route_reflector_remove_start(rr=rr, created_by=by),
+)
 def route_reflector_remove(run: JobRun) -> None:
     """Take the RR out of every serving node's bird.conf and the border gateway's group
     (commit confirmed), stop its BIRD if it still answers, then forget it.

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.jobs import registry
 from apps.jobs.models import Job
+from apps.jobs.selectors import retry_refusal
 from apps.jobs.tasks import run_job_task
 
 
@@ -63,3 +64,39 @@ def job_requeue_stale(*, older_than: float | None = None) -> list[int]:
 def worker_check_start(*, created_by=None) -> Job:
     """Queue a health check that proves a worker takes tasks and reaches the database."""
     return job_start(kind="worker_check", created_by=created_by)
+
+
+@transaction.atomic
+def job_retry(*, job: Job, created_by=None) -> Job:
+    """Start a failed job's kind again on its target, through the kind's start service
+    (so every refusal rule of that kind applies); returns the new job.
+
+    Raises:
+        ValidationError: not retryable (naming why: not failed, not the latest of its kind
+            on the target, target gone, a kind that is not restarted) or refused by the
+            kind's start service (e.g. another job acts on the VM).
+    """
+    job = Job.objects.select_for_update().get(pk=job.pk)  # two clicks: the second sees the first
+    if reason := retry_refusal(job):
+        raise ValidationError({"job": reason})
+    return registry.get(job.kind).restart(job.target, created_by)
+
+
+@transaction.atomic
+def job_acknowledge(*, job: Job, by) -> Job:
+    """Record that `by` took note of a failed job nobody will retry: it leaves the list of
+    failures needing attention. Acknowledging again keeps the first acknowledgement.
+
+    Raises:
+        ValidationError: the job did not fail.
+    """
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.state != Job.State.FAILED:
+        raise ValidationError(
+            {"state": f"Job #{job.pk} is {job.get_state_display().lower()}: only a failed "
+             "job is acknowledged."}
+        )  # fmt: skip
+    if job.acknowledged is None:
+        job.acknowledged, job.acknowledged_by = timezone.now(), by
+        job.save(update_fields=["acknowledged", "acknowledged_by"])
+    return job

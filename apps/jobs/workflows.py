@@ -8,9 +8,14 @@ from django.db import connection
 
 from apps.jobs.registry import workflow
 from apps.jobs.runner import JobRun
+from apps.jobs.services import worker_check_start
 
 
-@workflow("worker_check", label="Worker health check")
+@workflow(
+    "worker_check",
+    label="Worker health check",
+    restart=lambda _, by: worker_check_start(created_by=by),
+)
 def worker_check(run: JobRun) -> None:
     """Prove that a worker takes tasks and reaches the database."""
     with run.step("worker") as step:
