@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from apps.api.serializers import StaffOnlyFieldsMixin
 from apps.jobs.models import Job, JobStep
+from apps.jobs.selectors import likely_cause
 
 HIDDEN_DETAILS = "The operators can see the details."
 
@@ -23,18 +24,28 @@ class JobTargetSerializer(serializers.Serializer):
     repr = serializers.CharField()
 
 
-class JobSerializer(serializers.ModelSerializer):
-    """A background run. Tenants see a plain `error` (platform roles the device's words)."""
+class LikelyCauseSerializer(serializers.Serializer):
+    cause = serializers.CharField(help_text="What the failure most likely means.")
+    next_step = serializers.CharField(help_text='What to do, ending "then Retry." or so.')
+
+
+class JobSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
+    """A background run. Tenants see a plain `error` (platform roles the device's words,
+    who acknowledged a failure and when)."""
 
     url = serializers.SerializerMethodField()
     target = serializers.SerializerMethodField()
+    acknowledged_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Job
         fields = [
             "id", "url", "kind", "state", "target", "tenant", "attempts", "error", "created",
-            "started", "finished",
+            "started", "finished", "acknowledged", "acknowledged_by",
         ]  # fmt: skip
+        staff_only_fields = ["acknowledged", "acknowledged_by"]
 
     @extend_schema_field(serializers.CharField())
     def get_url(self, job: Job) -> str:
@@ -62,9 +73,17 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class JobDetailSerializer(JobSerializer):
-    """A job with its steps (every attempt) and, when it failed, the error naming the step."""
+    """A job with its steps (every attempt) and, when it failed, the error naming the step
+    and (platform roles) its likely cause in words."""
 
     steps = JobStepSerializer(many=True, read_only=True)
+    likely_cause = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "steps"]
+        fields = [*JobSerializer.Meta.fields, "likely_cause", "steps"]
+        staff_only_fields = [*JobSerializer.Meta.staff_only_fields, "likely_cause"]
+
+    @extend_schema_field(LikelyCauseSerializer(allow_null=True))
+    def get_likely_cause(self, job: Job):
+        found = likely_cause(job)
+        return None if found is None else {"cause": found.cause, "next_step": found.next_step}
