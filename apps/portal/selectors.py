@@ -107,7 +107,8 @@ def devices_needing_attention(limit: int = 50) -> list:
 
 
 def failed_jobs_needing_attention(limit: int = 10) -> QuerySet[Job]:
-    """Failed jobs with no later successful job of the same kind on the same target."""
+    """Failed jobs nobody acknowledged with no later successful job of the same kind on the
+    same target."""
     fixed_later = Job.objects.filter(
         kind=OuterRef("kind"),
         target_type=OuterRef("target_type"),
@@ -116,7 +117,7 @@ def failed_jobs_needing_attention(limit: int = 10) -> QuerySet[Job]:
         created__gt=OuterRef("created"),
     )
     return (
-        Job.objects.filter(state=Job.State.FAILED)
+        Job.objects.filter(state=Job.State.FAILED, acknowledged__isnull=True)
         .exclude(Exists(fixed_later))
         .select_related("target_type", "tenant")
         .order_by("-created", "-id")[:limit]

@@ -62,6 +62,8 @@ urlpatterns = [
     # both audiences
     path("jobs/", views.JobListView.as_view(), name="jobs"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job"),
+    path("jobs/<int:pk>/retry/", views.JobRetryView.as_view(), name="job_retry"),
+    path("jobs/<int:pk>/acknowledge/", views.JobAcknowledgeView.as_view(), name="job_acknowledge"),
     path("vms/", views.VmListView.as_view(), name="vms"),
     path("vms/new/", views.VmOrderView.as_view(), name="vm_order"),
     path("vms/<int:pk>/", views.VmDetailView.as_view(), name="vm"),

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -38,6 +38,8 @@ from apps.fabric.services import (
 from apps.ipam.services import PoolExhausted
 from apps.jobs import registry
 from apps.jobs.models import Job, JobStep
+from apps.jobs.selectors import likely_cause, newer_job, retry_refusal
+from apps.jobs.services import job_acknowledge, job_retry
 from apps.portal import selectors, wizard
 from apps.portal.forms import (
     ConfirmForm,
@@ -674,7 +676,74 @@ class JobDetailView(LivePartMixin, PortalMixin, DetailView):
             failed_step=next((s for s in steps if s.state == JobStep.State.FAILED), None),
             show_output=self.roles.is_platform,
         )
+        if job.state == Job.State.FAILED:
+            context.update(failure_context(job, self.roles))
         return context
+
+
+# Kinds whose retry takes something away (a VM, a device, a running guest): Retry asks first.
+CONFIRM_RETRY_KINDS = frozenset({"vm_delete", "vm_stop", "node_remove", "route_reflector_remove"})
+
+
+def failure_context(job: Job, roles) -> dict:
+    """What a failed job's page says and offers: the likely cause (platform roles, like the
+    error), why it cannot be retried or the Retry button, and Acknowledge (staff)."""
+    may_act = roles.can_act_for(job.tenant_id)  # staff: any job; tenant users: their VMs'
+    refusal = retry_refusal(job)
+    return {
+        "cause": likely_cause(job) if roles.is_platform else None,
+        "may_act": may_act,
+        "newer_job": newer_job(job) if refusal else None,
+        "retry_refusal": refusal,
+        "can_retry": may_act and not refusal,
+        "confirm_retry": job.kind in CONFIRM_RETRY_KINDS,
+        "order_again": job.kind == "vm_create" and roles.can_order,
+        "can_acknowledge": roles.can_operate and job.acknowledged is None,
+    }
+
+
+class JobActionView(PortalMixin, View):
+    """A POST on a job the user sees (others' jobs answer 404); htmx follows HX-Redirect."""
+
+    def get_job(self, pk) -> Job:
+        return get_object_or_404(self.roles.scope(Job.objects.all()), pk=pk)
+
+    def go_to(self, request, job: Job):
+        url = reverse("portal:job", args=[job.pk])
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)
+
+
+class JobRetryView(JobActionView):
+    """A new job of the same kind on the same target, through the kind's start service."""
+
+    def post(self, request, pk):
+        job = self.get_job(pk)
+        if not self.roles.can_act_for(job.tenant_id):
+            raise PermissionDenied("Your role may look at this job but not start it again.")
+        try:
+            new = job_retry(job=job, created_by=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return self.go_to(request, job)
+        return self.go_to(request, new)
+
+
+class JobAcknowledgeView(JobActionView):
+    """Take note of a failure nobody will retry (staff): off the dashboard's list."""
+
+    write_requires_operator = True
+
+    def post(self, request, pk):
+        job = self.get_job(pk)
+        try:
+            job_acknowledge(job=job, by=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return self.go_to(request, job)
 
 
 # --- VMs (tenant self-service; staff see every tenant's) -----------------------------------------
