@@ -660,7 +660,9 @@ class JobDetailView(LivePartMixin, PortalMixin, DetailView):
     context_object_name = "job"
 
     def get_queryset(self):
-        return self.roles.scope(Job.objects.select_related("target_type", "tenant", "created_by"))
+        return self.roles.scope(
+            Job.objects.select_related("target_type", "tenant", "created_by", "acknowledged_by")
+        )
 
     def get_template_names(self):
         return ["portal/_job_progress.html" if self.request.htmx else "portal/job_detail.html"]

@@ -53,7 +53,7 @@ class JobViewSet(ReadMixins, ApiViewSet):
     """Every background run: kind, target, state, steps with their output, error.
     Tenants see their own tenant's jobs: step names, states and times, a plain error."""
 
-    queryset = Job.objects.select_related("target_type")
+    queryset = Job.objects.select_related("target_type", "acknowledged_by")
     serializer_class = JobSerializer
     tenant_field = "tenant"
     filterset_class = JobFilter
