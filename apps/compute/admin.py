@@ -32,6 +32,10 @@ class VirtualMachineAdmin(admin.ModelAdmin):
     raw_id_fields = ["node"]
     readonly_fields = ["state_changed", "created"]
 
+    def has_add_permission(self, request) -> bool:
+        # only an order (portal, API) allocates the addresses and queues vm_create
+        return False
+
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(admin.ModelAdmin):

@@ -18,6 +18,9 @@ class ClusterAdmin(admin.ModelAdmin):
     list_filter = ["virtualization", "state"]
     search_fields = ["name", "description"]
 
+    def has_add_permission(self, request) -> bool:
+        return False  # made by the portal's cluster wizard or the API
+
 
 @admin.register(BorderGateway)
 class BorderGatewayAdmin(admin.ModelAdmin):
@@ -44,3 +47,6 @@ class NodeAdmin(admin.ModelAdmin):
     list_filter = ["state", "hypervisor", "cluster"]
     list_select_related = ["cluster"]
     search_fields = ["name", "underlay_ip", "cluster__name"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # added by node_add (the portal's Add node, the API)

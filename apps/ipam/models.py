@@ -222,6 +222,7 @@ class IPAddress(models.Model):
     class Meta:
         ordering = ["family", "key"]
         verbose_name = "IP address"
+        verbose_name_plural = "IP addresses"
         indexes = [models.Index(fields=["pool", "key"], name="ipaddress_pool_key")]
         constraints = [
             models.CheckConstraint(

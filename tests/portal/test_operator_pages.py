@@ -1,8 +1,10 @@
 """Operator pages: the cluster wizard, devices, the border gateway, jobs and the dashboard."""
 
 import html
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import border_gateway_config, route_reflector_bird_config
@@ -453,3 +455,9 @@ def test_dashboard_shows_states_pool_usage_and_failed_jobs_needing_attention(wor
     assert "2 used · 239 free" in page  # the pool .10-.250 with two addresses taken
     assert f"/jobs/{broken.pk}/" in page
     assert f"/jobs/{fixed.pk}/" not in page  # a later node_add on the same node succeeded
+
+
+def test_pages_carry_the_portal_favicon(client):
+    page = client.get("/login/").content.decode()
+    assert '<link rel="icon" href="/static/portal/favicon.svg"' in page
+    assert Path(finders.find("portal/favicon.svg")).read_text().startswith("<svg")

@@ -51,8 +51,21 @@ def test_credentials_are_never_shown_back_and_blank_keeps_them(admin_client):
     assert rr.ssh_private_key == "KEYMATERIAL"
 
 
+@pytest.mark.parametrize("model", ["fabric.cluster", "fabric.node", "compute.virtualmachine"])
+def test_objects_made_by_workflows_have_no_add_in_the_admin(admin_client, model):
+    app, name = model.split(".")
+    assert admin_client.get(reverse(f"admin:{app}_{name}_add")).status_code == 403
+    listing = admin_client.get(reverse(f"admin:{app}_{name}_changelist")).content.decode()
+    assert reverse(f"admin:{app}_{name}_add") not in listing
+
+
+def test_the_admin_spells_ip_addresses(admin_client):
+    assert "IP addresses" in admin_client.get(reverse("admin:index")).content.decode()
+
+
 def test_admin_form_shows_field_error_for_bad_name(admin_client):
-    url = reverse("admin:fabric_cluster_add")
+    cluster = Cluster.objects.create(name="c1", bgp_asn=65000, bgp_community="65000:100")
+    url = reverse("admin:fabric_cluster_change", args=[cluster.pk])
     response = admin_client.post(
         url,
         {
@@ -64,4 +77,4 @@ def test_admin_form_shows_field_error_for_bad_name(admin_client):
     )  # fmt: skip
     assert response.status_code == 200
     assert "Use 1-63 letters, digits" in response.content.decode()
-    assert not Cluster.objects.exists()
+    assert Cluster.objects.get().name == "c1"
