@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shutil
 import sys
 import time
 
@@ -19,7 +20,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.action == "down":
         lab_down(directory=args.dir, prefix=args.prefix)
-        print("lab down")
+        shutil.rmtree(args.dir, ignore_errors=True)  # keys, logs, state: nothing left behind
+        print(f"lab down; {args.dir} removed")
         return 0
     if args.action == "status":
         lab = Lab.load(args.dir)

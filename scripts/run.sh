@@ -25,6 +25,9 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -n "${OWN_REDIS:-}" ] && stop_redis "$FABRIC_VAR_DIR/redis"
+  if [ -n "$WITH_LAB" ]; then
+    say "The lab stays up (namespaces, BIRD, the Junos simulator): make lab-down removes it"
+  fi
 }
 trap cleanup INT TERM EXIT
 
@@ -54,7 +57,7 @@ pids+=($!)
   --schedule "$FABRIC_VAR_DIR/celerybeat-schedule" >"$FABRIC_VAR_DIR/beat.log" 2>&1 &
 pids+=($!)
 
-say "Web app on http://127.0.0.1:8000/ (Ctrl-C stops everything)"
+say "Web app on http://127.0.0.1:8000/login/ (Ctrl-C stops everything)"
 "$PY" manage.py runserver --noreload 127.0.0.1:8000 &
 pids+=($!)
 wait -n "${pids[@]}"

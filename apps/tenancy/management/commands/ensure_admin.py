@@ -1,4 +1,5 @@
-"""Create the first administrator once, and say how to log in."""
+"""Create the first administrator once (its password printed that once), and say how to
+log in."""
 
 import os
 import secrets
@@ -29,9 +30,15 @@ class Command(BaseCommand):
             settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
-            self.stdout.write(f"Created administrator {username!r}.")
-        if password_file.exists():
-            hint = f"password: {password_file.read_text().strip()}  (stored in {password_file})"
-        else:
-            hint = "password: the one you set (`manage.py changepassword` to reset it)"
-        self.stdout.write(f"Log in at http://127.0.0.1:8000/admin/ as {username!r}, {hint}")
+            self.stdout.write(
+                f"Created administrator {username!r} with password {password}\n"
+                f"Log in at http://127.0.0.1:8000/login/ (the password is also in "
+                f"{password_file}, readable by this user only)."
+            )
+            return
+        where = (
+            f"its password is in {password_file}"
+            if password_file.exists()
+            else "with the password you set (`manage.py changepassword` resets it)"
+        )
+        self.stdout.write(f"Log in at http://127.0.0.1:8000/login/ as {username!r}: {where}.")
