@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.jobs import registry
+from apps.jobs.step_labels import step_label
 
 
 class Job(models.Model):
@@ -105,3 +106,8 @@ class JobStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_state_display()})"
+
+    @property
+    def label(self) -> str:
+        """What the step does, in plain words (what tenants read)."""
+        return step_label(self.name)

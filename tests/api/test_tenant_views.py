@@ -40,8 +40,11 @@ def test_tenants_see_steps_without_output_and_a_plain_error(world):
         assert [s["state"] for s in body["steps"]] == ["succeeded", "failed"]
         assert all(s["started"] and s["finished"] for s in body["steps"])
         assert all("output" not in s for s in body["steps"]), who
+        assert [s["label"] for s in body["steps"]] == [
+            "Choosing a host", "Announcing the route"
+        ]  # fmt: skip
         assert body["error"] == (
-            "Failed in step node_apply_bird. The operators can see the details."
+            "Failed while announcing the route. The operators can see the details."
         ), who
         text = str(body)
         for secret in ("10.1.0.7", "hv7", "vnet42", "bird.conf"):

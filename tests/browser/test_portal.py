@@ -198,7 +198,7 @@ def test_tenant_orders_a_vm_and_watches_it_reach_running(live_server, page, lab_
     guest = page.inner_text("#guest-config")
     assert f"ip addr add {ipv4}/32 dev eth0" in guest
     assert "ip route add default via 10.0.0.1 dev eth0 onlink" in guest
-    assert "verify_export" in page.inner_text("#vm-steps")
+    assert "Checking the route reaches the internet" in page.inner_text("#vm-steps")
     assert "node1" not in page.inner_text("main")  # the node is not the tenant's business
     screenshot(page, "tenant-vm-detail")
 

@@ -5,16 +5,21 @@ from rest_framework import serializers
 from apps.api.serializers import StaffOnlyFieldsMixin
 from apps.jobs.models import Job, JobStep
 from apps.jobs.selectors import likely_cause
+from apps.jobs.step_labels import failed_while
 
 HIDDEN_DETAILS = "The operators can see the details."
 
 
 class JobStepSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
-    """A step; its `output` (device commands and answers) is shown to platform roles only."""
+    """A step; its `output` (device commands and answers) is shown to platform roles only.
+    `label` says what it does in plain words."""
+
+    label = serializers.CharField(read_only=True)
 
     class Meta:
         model = JobStep
-        fields = ["attempt", "position", "name", "state", "started", "finished", "output"]
+        fields = ["attempt", "position", "name", "label", "state", "started", "finished",
+                  "output"]  # fmt: skip
         staff_only_fields = ["output"]
 
 
@@ -65,7 +70,7 @@ class JobSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
             # portal shows them.
             failed = [s["name"] for s in data.get("steps", ()) if s["state"] == "failed"]
             data["error"] = (
-                f"Failed in step {failed[-1]}. {HIDDEN_DETAILS}"
+                f"{failed_while(failed[-1])} {HIDDEN_DETAILS}"
                 if failed
                 else f"The job failed. {HIDDEN_DETAILS}"
             )
