@@ -1,11 +1,10 @@
 """BIRD 2: validate configs with the real parser and read `birdc show protocols`."""
 
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass
 
 from workers.errors import BirdConfigInvalid
+from workers.local_check import tool_rejects
 
 BIRD_BINARY = "bird"
 
@@ -16,19 +15,8 @@ def check_config(text: str, *, bird_binary: str = BIRD_BINARY, timeout: float = 
     Raises:
         BirdConfigInvalid: with BIRD's own message (file:line:column and what is wrong).
     """
-    with tempfile.NamedTemporaryFile("w", suffix=".conf", prefix="bird-check-") as handle:
-        handle.write(text)
-        handle.flush()
-        result = subprocess.run(
-            [bird_binary, "-p", "-c", handle.name],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip().replace(handle.name, "bird.conf")
-        raise BirdConfigInvalid(message or f"bird -p exited {result.returncode}")
+    if message := tool_rejects([bird_binary, "-p", "-c"], text, name="bird.conf", timeout=timeout):
+        raise BirdConfigInvalid(message)
 
 
 @dataclass(frozen=True)

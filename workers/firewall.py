@@ -20,12 +20,11 @@ import ipaddress
 import json
 import re
 import shlex
-import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from workers.errors import DeviceError, RemoteCommandFailed
+from workers.local_check import tool_rejects
 from workers.render import render_template
 from workers.ssh import SSHSession
 
@@ -187,19 +186,8 @@ def check_ruleset(text: str, *, nft: str = "nft", timeout: float = 30) -> None:
     Raises:
         FirewallRulesetInvalid: with nft's own message.
     """
-    with tempfile.NamedTemporaryFile("w", suffix=".nft", prefix="nft-check-") as handle:
-        handle.write(text)
-        handle.flush()
-        result = subprocess.run(
-            [nft, "-c", "-f", handle.name],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip().replace(handle.name, "ruleset")
-        raise FirewallRulesetInvalid(message or f"nft -c exited {result.returncode}")
+    if message := tool_rejects([nft, "-c", "-f"], text, name="ruleset", timeout=timeout):
+        raise FirewallRulesetInvalid(message)
 
 
 APPLY_SCRIPT = """\
