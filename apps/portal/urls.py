@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal import views
+from apps.portal import views, views_edit
 
 app_name = "portal"
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("clusters/new/cancel/", views.WizardCancelView.as_view(), name="cluster_wizard_cancel"),
     path("clusters/new/<slug:step>/", views.ClusterWizardView.as_view(), name="cluster_wizard"),
     path("clusters/<int:pk>/", views.ClusterDetailView.as_view(), name="cluster"),
+    path("clusters/<int:pk>/edit/", views_edit.ClusterEditView.as_view(), name="cluster_edit"),
     path(
         "clusters/<int:pk>/provision/",
         views.ClusterProvisionView.as_view(),
@@ -36,16 +37,27 @@ urlpatterns = [
     ),
     path("nodes/", views.NodeListView.as_view(), name="nodes"),
     path("nodes/<int:pk>/", views.NodeDetailView.as_view(), name="node"),
+    path("nodes/<int:pk>/edit/", views_edit.NodeEditView.as_view(), name="node_edit"),
     path("nodes/<int:pk>/remove/", views.NodeRemoveView.as_view(), name="node_remove"),
     path("nodes/<int:pk>/drain/", views.NodeDrainView.as_view(drain=True), name="node_drain"),
     path("nodes/<int:pk>/undrain/", views.NodeDrainView.as_view(drain=False), name="node_undrain"),
     path("route-reflectors/<int:pk>/", views.RouteReflectorDetailView.as_view(), name="rr"),
+    path(
+        "route-reflectors/<int:pk>/edit/",
+        views_edit.RouteReflectorEditView.as_view(),
+        name="rr_edit",
+    ),
     path(
         "route-reflectors/<int:pk>/remove/",
         views.RouteReflectorRemoveView.as_view(),
         name="rr_remove",
     ),
     path("border-gateways/<int:pk>/", views.BorderGatewayDetailView.as_view(), name="bgw"),
+    path(
+        "border-gateways/<int:pk>/edit/",
+        views_edit.BorderGatewayEditView.as_view(),
+        name="bgw_edit",
+    ),
     path(
         "border-gateways/<int:pk>/dry-run/",
         views.BorderGatewayDryRunView.as_view(),
