@@ -38,6 +38,15 @@ from apps.portal.forms_edit import (
 from apps.portal.permissions import OperatorPageMixin, portal_roles
 
 SEALED = "sealed-"
+SYNC_STEPS = {
+    "cluster_provision": "every route reflector's bird.conf (birdc configure: established "
+    "sessions are kept), every serving node's bird.conf, then the border gateway (commit "
+    "check, commit confirmed, verify, commit)",
+    "border_gateway_sync": "load, commit check, commit confirmed, verify the sessions and "
+    "prefixes, commit; a failed verification rolls back",
+    "reconcile": "every node's packet filter and running VMs' networks compared with the "
+    "database and repaired",
+}
 NO_CHANGE = "Nothing changed: every value is the one already saved."
 
 
@@ -134,7 +143,7 @@ class EditView(OperatorPageMixin, TemplateView):
         context = self.get_context_data(
             object=obj, form=form, noun=self.noun, detail_url=self.detail_url, edit=edit,
             changes=change_rows(obj, edit.changes), hidden=hidden_inputs(form),
-            syncs=[registry.get(kind).label for kind in edit.syncs],
+            syncs=[(registry.get(kind).label, SYNC_STEPS[kind]) for kind in edit.syncs],
             changed_since=changed_since, cluster_id=cluster_of(obj).pk,
         )  # fmt: skip
         return self.response_class(
