@@ -84,7 +84,7 @@ def change_rows(instance, changes: dict) -> list[tuple[str, object, object]]:
     for name, value in changes.items():
         label = instance._meta.get_field(name).verbose_name
         if name in SECRET_FIELDS:
-            rows.append((label, "(stored)", "(replaced)"))
+            rows.append((label, "(set)" if getattr(stored, name) else None, "(replaced)"))
         else:
             rows.append((label, getattr(stored, name), value))
     return rows

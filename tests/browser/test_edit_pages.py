@@ -1,15 +1,18 @@
 """Editing in a real browser: an operator changes a cluster's community, sees the route
 reflector's bird.conf diff, confirms, and lands on the provisioning job that applies it.
 
-No lab: the job is queued (its Celery message is recorded instead of sent, so no worker of
-another test runs it against devices that do not exist)."""
+The first test needs no lab: the job is queued (its Celery message is recorded instead of
+sent, so no worker of another test runs it against devices that do not exist). The second
+runs it on the lab and reads the route reflectors' bird.conf."""
+
+from pathlib import Path
 
 import pytest
 
 from apps.fabric.models import Cluster
 from apps.jobs.models import Job
 from apps.jobs.tasks import run_job_task
-from tests.browser.conftest import PASSWORD, login, screenshot
+from tests.browser.conftest import PASSWORD, login, screenshot, wait_for_job_page
 from tests.factories import (
     make_bgw,
     make_cluster,
@@ -68,3 +71,29 @@ def test_operator_edits_a_cluster_sees_the_diff_and_confirms(live_server, page, 
     assert sent == [job.pk]
     assert Cluster.objects.get(pk=cluster.pk).bgp_community == "65000:200"
     screenshot(page, "cluster-edit-confirmed")
+
+
+@pytest.mark.lab
+def test_an_edit_confirmed_in_the_browser_reaches_the_route_reflectors(
+    live_server, page, lab, lab_cluster
+):
+    """On the lab: the diff shown is what the route reflectors then run."""
+    make_membership(user=make_user(username="ops", password=PASSWORD), role="operator")
+    login(page, live_server, "ops")
+    new = f"{lab_cluster.bgp_asn}:4242"
+    page.goto(f"{live_server.url}/clusters/{lab_cluster.pk}/edit/")
+    page.fill("#id_bgp_community", new)
+    page.click("#edit-submit")
+    page.wait_for_selector("#edit-diffs")
+    rrs = list(lab_cluster.route_reflectors.order_by("name"))
+    for rr in rrs:
+        shown = page.locator(f'pre.diff[data-device="route_reflector-{rr.pk}-bird"]')
+        assert shown.locator("span.add", has_text=f"({lab_cluster.bgp_asn},4242)").count() == 1
+    page.click("#edit-confirm")
+    page.wait_for_url("**/jobs/*/")
+    assert wait_for_job_page(page) == "succeeded", page.inner_text("#job-progress")
+    screenshot(page, "cluster-edit-job-lab")
+    for rr in rrs:
+        running = Path(lab.hosts[rr.name].bird_conf).read_text()
+        assert f"bgp_community.add(({lab_cluster.bgp_asn},4242));" in running
+        assert f"({lab_cluster.bgp_asn},100)" not in running

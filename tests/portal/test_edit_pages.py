@@ -367,7 +367,7 @@ def test_admin_changes_an_rr_management_address_and_password(world):
     packet_filter = diffs(response)[f"node-{world.node.pk}-nft"]
     assert any("192.0.2.50" in line for line in lines(packet_filter, "+"))
     assert "n3w-secret" not in response.content.decode()  # sealed, not in clear
-    assert "(replaced)" in response.content.decode()
+    assert "(set)" not in response.content.decode() and "(replaced)" in response.content.decode()
     response = client.post(url, confirmation(response))
     job = Job.objects.get(kind="reconcile")
     assert response["Location"] == f"/jobs/{job.pk}/"
