@@ -7,7 +7,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from apps.compute.models import Plan
 from apps.portal.forms import formfield_with_bounds
-from apps.tenancy.models import ApiKey, Role, Tenant
+from apps.tenancy.models import MAX_VMS_PER_TENANT, ApiKey, Role, Tenant
 
 
 class TenantForm(forms.ModelForm):
@@ -16,6 +16,7 @@ class TenantForm(forms.ModelForm):
         model = Tenant
         fields = ["name", "description", "max_vms", "is_active"]
         labels = {"max_vms": "quota: VMs at once", "is_active": "active"}
+        error_messages = {"max_vms": {"max_value": f"At most {MAX_VMS_PER_TENANT} VMs."}}
 
 
 class PlanForm(forms.ModelForm):

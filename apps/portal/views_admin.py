@@ -59,8 +59,9 @@ def secret_response(response):
     return response
 
 
-class ModelFormPage(TemplateView):
-    """A create (`pk` absent) or edit page for one model form, saved through a service."""
+class ModelFormPage:
+    """A create (`pk` absent) or edit page for one model form, saved through a service.
+    (A mixin put before the permission mixins: its `form_page` must win.)"""
 
     form_page = True
     form_class = None
@@ -118,7 +119,7 @@ class TenantListView(AdminWritesMixin, OperatorPageMixin, FilteredListView):
         return tenants.order_by("name")
 
 
-class TenantFormView(AdminWritesMixin, OperatorPageMixin, ModelFormPage):
+class TenantFormView(ModelFormPage, AdminWritesMixin, OperatorPageMixin, TemplateView):
     template_name = "portal/tenant_form.html"
     form_class = TenantForm
     model = Tenant
@@ -276,7 +277,7 @@ class PlanListView(OperatorPageMixin, FilteredListView):
         return plans.order_by("kind", "vcpus", "memory_mb", "name")
 
 
-class PlanFormView(OperatorPageMixin, ModelFormPage):
+class PlanFormView(ModelFormPage, OperatorPageMixin, TemplateView):
     template_name = "portal/plan_form.html"
     form_class = PlanForm
     model = Plan
