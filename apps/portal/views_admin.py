@@ -54,8 +54,7 @@ class AdminWritesMixin:
 
 def secret_response(response):
     """An answer that shows a secret: never cached, never kept by the browser."""
-    add_never_cache_headers(response)
-    response["Cache-Control"] = "no-store, " + response["Cache-Control"]
+    add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private
     return response
 
 

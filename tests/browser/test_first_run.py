@@ -76,6 +76,8 @@ def test_an_admin_follows_the_checklist_to_a_plan_a_tenant_and_its_api_key(
     alice_password = page.inner_text("#new-password").strip()
     assert len(alice_password) >= 12
     page.click("#member-done")
+    assert "alice" in page.inner_text("main")
+    screenshot(page, "first-run-tenant")
 
     # Its API key: the secret is on this page only.
     page.click("#new-api-key")
