@@ -90,7 +90,8 @@ class ModelFormPage:
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["object"] = kwargs["form"].instance if self.kwargs.get("pk") else None
+        # as stored: a refused edit has already changed the form's instance in memory
+        context["object"] = self.get_object()
         return context
 
 

@@ -86,8 +86,10 @@ def test_an_admin_edits_a_tenants_quota_and_suspends_it(world):
     assert response.status_code == 302
     world.tenant_a.refresh_from_db()
     assert world.tenant_a.max_vms == 3 and world.tenant_a.is_active is False
-    bad = world.client("admin").post(url, {"name": "acme", "max_vms": "1000000"})
+    bad = world.client("admin").post(url, {"name": "globex", "max_vms": "1000000"})
     assert bad.status_code == 400 and "At most 100000 VMs." in field_errors(bad, "max_vms")
+    assert "already exists" in field_errors(bad, "name")
+    assert "<h1>Edit tenant acme</h1>" in bad.content.decode()
     world.tenant_a.refresh_from_db()
     assert world.tenant_a.max_vms == 3
 
