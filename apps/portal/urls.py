@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal import views, views_edit
+from apps.portal import views, views_admin, views_edit
 
 app_name = "portal"
 
@@ -71,7 +71,27 @@ urlpatterns = [
     path(
         "border-gateways/<int:pk>/apply/", views.BorderGatewayApplyView.as_view(), name="bgw_apply"
     ),
+    # administration: tenants, memberships, plans (views_admin)
+    path("tenants/", views_admin.TenantListView.as_view(), name="tenants"),
+    path("tenants/new/", views_admin.TenantFormView.as_view(), name="tenant_create"),
+    path("tenants/<int:pk>/", views_admin.TenantDetailView.as_view(), name="tenant"),
+    path("tenants/<int:pk>/edit/", views_admin.TenantFormView.as_view(), name="tenant_edit"),
+    path("memberships/", views_admin.MembershipListView.as_view(), name="memberships"),
+    path("memberships/new/", views_admin.MembershipCreateView.as_view(), name="membership_create"),
+    path(
+        "memberships/<int:pk>/remove/",
+        views_admin.MembershipRemoveView.as_view(),
+        name="membership_remove",
+    ),
+    path("plans/", views_admin.PlanListView.as_view(), name="plans"),
+    path("plans/new/", views_admin.PlanFormView.as_view(), name="plan_create"),
+    path("plans/<int:pk>/edit/", views_admin.PlanFormView.as_view(), name="plan_edit"),
     # both audiences
+    path("api-keys/", views_admin.ApiKeyListView.as_view(), name="api_keys"),
+    path("api-keys/new/", views_admin.ApiKeyCreateView.as_view(), name="api_key_create"),
+    path(
+        "api-keys/<int:pk>/revoke/", views_admin.ApiKeyRevokeView.as_view(), name="api_key_revoke"
+    ),
     path("jobs/", views.JobListView.as_view(), name="jobs"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job"),
     path("jobs/<int:pk>/retry/", views.JobRetryView.as_view(), name="job_retry"),

@@ -41,6 +41,7 @@ from apps.jobs.models import Job, JobStep
 from apps.jobs.selectors import likely_cause, newer_job, retry_refusal
 from apps.jobs.services import job_acknowledge, job_retry
 from apps.portal import selectors, wizard
+from apps.portal.first_run import first_run_steps, setup_pending
 from apps.portal.forms import (
     ConfirmForm,
     ListFilterForm,
@@ -155,6 +156,9 @@ class DashboardView(OperatorPageMixin, TemplateView):
             failed_jobs=with_target_urls(selectors.failed_jobs_needing_attention(), self.roles),
             running_jobs=Job.objects.filter(state__in=Job.ACTIVE_STATES).count(),
         )
+        if self.roles.can_administer:
+            steps = first_run_steps()
+            context["setup_steps"] = steps if setup_pending(steps) else None
         return context
 
 
