@@ -5,7 +5,7 @@ from django_filters import rest_framework as filters
 
 from apps.changes.models import ObjectChange
 from apps.changes.registry import TRACKED
-from apps.core.filtersets import IdFilter, SearchFilterSet
+from apps.core.filtersets import DateTimeFilter, IdFilter, SearchFilterSet
 
 ACTION_CHOICES = [("create", "create"), ("update", "update"), ("delete", "delete")]
 ACTION_VALUES = {"create": 0, "update": 1, "delete": 2}
@@ -22,8 +22,8 @@ class ObjectChangeFilterSet(SearchFilterSet):
     api_key = IdFilter(field_name="api_key_id", label="Changes made through this API key")
     tenant = IdFilter(field_name="tenant_id")
     action = filters.ChoiceFilter(choices=ACTION_CHOICES, method="filter_action")
-    since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    before = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    before = DateTimeFilter(field_name="timestamp", lookup_expr="lt")
 
     search_fields = ("object_repr__icontains",)
 
