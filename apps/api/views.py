@@ -37,9 +37,7 @@ class TenantScopedMixin:
     def scope(self, queryset):
         if getattr(self, "swagger_fake_view", False):
             return queryset
-        if self.tenant_field and not self.access.sees_all_tenants:
-            queryset = queryset.filter(**{f"{self.tenant_field}__in": self.access.tenant_ids()})
-        return queryset
+        return self.access.scope(queryset, self.tenant_field) if self.tenant_field else queryset
 
     def get_queryset(self):
         return self.scope(super().get_queryset())
