@@ -112,4 +112,4 @@ class SearchFilterSet(BaseFilterSet):
 
     def term_matches(self, term: str) -> Q:
         fields = [*self.search_fields, *(self.staff_search_fields if self.sees_all_tenants else ())]
-        return reduce(or_, (Q(**{field: term}) for field in fields))
+        return reduce(or_, (Q(**{field: term}) for field in fields), Q(pk__in=[]))

@@ -73,6 +73,9 @@ def test_the_api_takes_q_and_search_alike(world, more_vms):
     for term in ("web", "203.0.113.12", "postgres"):
         assert api_ids(client, "/vms/", {"q": term}) == api_ids(client, "/vms/", {"search": term})
         assert api_ids(client, "/vms/", {"q": term}), term
+    # The browsable API renders the same filterset's form.
+    page = client.get("/api/v1/vms/", {"q": "web", "state": "running"}, HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and 'name="q"' in page.content.decode()
 
 
 @pytest.mark.parametrize("who", ["operator", "alice"])
