@@ -18,10 +18,10 @@ from apps.compute.models import VirtualMachine
 from apps.compute.services import ClusterNotReady, vm_delete_start, vm_order, vm_power_start
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
-    border_gateway_config,
-    node_bird_config,
+    desired_border_gateway_junos,
+    desired_node_bird,
+    desired_route_reflector_bird,
     ready_route_reflectors,
-    route_reflector_bird_config,
     serving_nodes,
 )
 from apps.fabric.services import (
@@ -51,11 +51,6 @@ from apps.portal.forms import (
 )
 from apps.portal.permissions import OperatorPageMixin, PortalMixin, portal_roles
 from apps.tenancy.models import Tenant
-from workers.render import (
-    render_border_gateway_junos,
-    render_node_bird,
-    render_route_reflector_bird,
-)
 
 PAGE_SIZE = 50
 NON_FIELD = "__all__"
@@ -362,7 +357,7 @@ class NodeDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             vm_count=vms.count(),
             sessions=sessions,
             sessions_step=sessions_step,
-            desired_bird=render_node_bird(node_bird_config(node)),
+            desired_bird=desired_node_bird(node),
             apply_step=selectors.last_node_apply_step(node),
             jobs=with_target_urls(selectors.jobs_of(node)[:10], self.roles),
         )
@@ -543,7 +538,7 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             .order_by("-started", "-id")[:5]
         )
         context.update(
-            desired_bird=render_route_reflector_bird(route_reflector_bird_config(rr)),
+            desired_bird=desired_route_reflector_bird(rr),
             apply_steps=list(steps),
         )
         return context
@@ -574,7 +569,7 @@ class BorderGatewayDetailView(ChangesMixin, OperatorPageMixin, DetailView):
         bgw = self.object
         preview = selectors.jobs_of(bgw).filter(kind="border_gateway_preview").first()
         context.update(
-            desired="\n".join(render_border_gateway_junos(border_gateway_config(bgw))),
+            desired="\n".join(desired_border_gateway_junos(bgw)),
             history=selectors.border_gateway_history(bgw),
             **bgw_preview_context(bgw, preview, self.roles),
         )
