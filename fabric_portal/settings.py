@@ -88,6 +88,11 @@ INSTALLED_APPS = [
     "auditlog",
     "apps.changes",
 ]
+# The network-namespace lab's app (lab/seeding: `manage.py seed_lab`), only where the lab is
+# in use: `make demo` and the test command set FABRIC_LAB=1.
+FABRIC_LAB = env_bool("FABRIC_LAB", False)
+if FABRIC_LAB:
+    INSTALLED_APPS.append("lab.seeding")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -228,6 +233,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Beat's entries are tasks of fabric_portal/beat.py (they reach several apps).
+CELERY_IMPORTS = ["fabric_portal.beat"]
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {
         "task": "fabric.reconcile_schedule",

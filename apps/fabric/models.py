@@ -26,6 +26,7 @@ from apps.core.validators import (
     validate_ssh_host_key,
     validate_username,
 )
+from apps.ipam.models import IPPool, Network
 from workers.fabric_rules import MAX_ASN
 
 DEFAULT_GATEWAY_IPV4 = "10.0.0.1"
@@ -146,8 +147,6 @@ class Cluster(models.Model):
             raise ValidationError(errors)
 
     def pools_containing(self, address: netaddr.IPAddress):
-        from apps.ipam.models import IPPool
-
         for pool in IPPool.objects.filter(network__cluster=self):
             if pool.contains(address):
                 return pool
@@ -258,8 +257,6 @@ class BirdHost(models.Model):
 def public_network_clash(cluster: Cluster, address: str) -> str:
     """Why `address` can't be on the underlay of `cluster` (it lies in one of its public
     networks), or ""."""
-    from apps.ipam.models import Network
-
     for network in Network.objects.filter(cluster=cluster):
         if netaddr.IPAddress(address) in network.ip_network:
             return (
@@ -371,6 +368,14 @@ class Node(BirdHost):
         help_text='Driver options, e.g. {"state_dir": "/srv/fabric/hv"}: run private libvirt or '
         "LXD daemons with their state there (hosts sharing one filesystem, as lab nodes do); "
         '{"namespace_prefix": "lab1-vm-"}: name netns "VMs" <prefix><VM id> (default fabvm-).',
+    )
+
+    persist_host_config = models.BooleanField(
+        "persist host config",
+        default=True,
+        help_text="Write the routing sysctls to the node's /etc/sysctl.d too, so that they "
+        "survive a reboot. Off for hosts that share another machine's /etc, as the lab's "
+        "nodes do: theirs are set, not persisted (reconcile sets them again).",
     )
 
     HYPERVISOR_OPTIONS = {
@@ -590,13 +595,3 @@ class BorderGateway(models.Model):
 def default_router_object_name(cluster_name: str) -> str:
     """The border gateway's group and import policy name for a cluster: FABRIC-<cluster>."""
     return f"FABRIC-{cluster_name}"[:63]
-
-
-def persists_host_config(node: Node) -> bool:
-    """Whether node setup writes the node's /etc (sysctls that survive a reboot). Lab nodes
-    (the netns driver, or daemons in a private state dir) share the machine's /etc: theirs
-    are set, not persisted."""
-    lab_node = node.hypervisor == Node.Hypervisor.NETNS or bool(
-        (node.hypervisor_options or {}).get("state_dir")
-    )
-    return not lab_node

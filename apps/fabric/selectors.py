@@ -4,7 +4,6 @@ import ipaddress
 
 from django.conf import settings
 
-from apps.compute.models import VirtualMachine
 from apps.core.validators import parse_community
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.ipam.models import IPAddress, Network
@@ -21,12 +20,10 @@ from workers.render import (
     render_route_reflector_bird,
 )
 
-# VMs whose routes a node announces; a deleting VM's route is withdrawn first.
-ANNOUNCED_VM_STATES = (
-    VirtualMachine.State.PROVISIONING,
-    VirtualMachine.State.RUNNING,
-    VirtualMachine.State.STOPPED,
-)
+# VMs whose routes a node announces; a deleting VM's route is withdrawn first. Values of
+# compute's VirtualMachine.State: fabric reads VMs through the database only (compute builds
+# on fabric, not the other way round); tests/unit/test_layers.py checks they still match.
+ANNOUNCED_VM_STATES = ("provisioning", "running", "stopped")
 
 
 SERVING_NODE_STATES = (Node.State.READY, Node.State.DRAINING)
@@ -99,6 +96,11 @@ def node_bird_config(node: Node) -> NodeBirdConfig:
     )
 
 
+def desired_node_bird(node: Node) -> str:
+    """The bird.conf the node should have."""
+    return render_node_bird(node_bird_config(node))
+
+
 def route_reflector_bird_config(rr: RouteReflector) -> RouteReflectorBirdConfig:
     cluster = rr.cluster
     networks_v4, networks_v6 = cluster_networks(cluster)
@@ -119,6 +121,11 @@ def route_reflector_bird_config(rr: RouteReflector) -> RouteReflectorBirdConfig:
     )
 
 
+def desired_route_reflector_bird(rr: RouteReflector) -> str:
+    """The bird.conf the route reflector should have."""
+    return render_route_reflector_bird(route_reflector_bird_config(rr))
+
+
 def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
     cluster = bgw.cluster
     networks_v4, networks_v6 = cluster_networks(cluster)
@@ -135,19 +142,9 @@ def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
     )
 
 
-def rendered_node_bird(node: Node) -> str:
-    """The node's bird.conf as its jobs apply it."""
-    return render_node_bird(node_bird_config(node))
-
-
-def rendered_route_reflector_bird(rr: RouteReflector) -> str:
-    """The RR's bird.conf as its jobs apply it."""
-    return render_route_reflector_bird(route_reflector_bird_config(rr))
-
-
-def rendered_border_gateway_junos(bgw: BorderGateway) -> str:
-    """The border gateway's Junos set lines as its jobs load them, one a line."""
-    return "\n".join(render_border_gateway_junos(border_gateway_config(bgw)))
+def desired_border_gateway_junos(bgw: BorderGateway) -> list[str]:
+    """The Junos set lines of the cluster's group and policies on the border gateway."""
+    return render_border_gateway_junos(border_gateway_config(bgw))
 
 
 def _literal_ips(values) -> list[str]:

@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from django.conf import settings
 
 from apps.fabric.connections import bird_paths, connect, open_session, remember_first_host_key
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector, persists_host_config
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
     ANNOUNCED_VM_STATES,
     active_route_reflectors,
@@ -145,7 +145,7 @@ def node_add(run: JobRun) -> None:
             with run.step("node_prepare") as step:
                 facts = node_setup.gather_facts(session)
                 facts["bird"] = node_setup.ensure_bird(session, facts)
-                node_setup.apply_sysctls(session, persist=persists_host_config(node))
+                node_setup.apply_sysctls(session, persist=node.persist_host_config)
                 facts.update(node_setup.ensure_hypervisor(session, hypervisor=node.hypervisor,
                              options=node.hypervisor_options, facts=facts,
                              disk_gb=node.disk_gb))  # fmt: skip

@@ -22,10 +22,10 @@ from apps.core.filtersets import BaseFilterSet
 from apps.fabric.filtersets import ClusterFilterSet, NodeFilterSet
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
+    desired_border_gateway_junos,
+    desired_node_bird,
+    desired_route_reflector_bird,
     ready_route_reflectors,
-    rendered_border_gateway_junos,
-    rendered_node_bird,
-    rendered_route_reflector_bird,
     serving_nodes,
 )
 from apps.fabric.services import (
@@ -370,7 +370,7 @@ class NodeDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             vm_count=vms.count(),
             sessions=sessions,
             sessions_step=sessions_step,
-            desired_bird=rendered_node_bird(node),
+            desired_bird=desired_node_bird(node),
             apply_step=selectors.last_node_apply_step(node),
             jobs=with_target_urls(jobs_for(node)[:10], self.roles),
         )
@@ -551,7 +551,7 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             .order_by("-started", "-id")[:5]
         )
         context.update(
-            desired_bird=rendered_route_reflector_bird(rr),
+            desired_bird=desired_route_reflector_bird(rr),
             apply_steps=list(steps),
         )
         return context
@@ -582,7 +582,7 @@ class BorderGatewayDetailView(ChangesMixin, OperatorPageMixin, DetailView):
         bgw = self.object
         preview = jobs_for(bgw).filter(kind="border_gateway_preview").first()
         context.update(
-            desired=rendered_border_gateway_junos(bgw),
+            desired="\n".join(desired_border_gateway_junos(bgw)),
             history=selectors.border_gateway_history(bgw),
             **bgw_preview_context(bgw, preview, self.roles),
         )

@@ -270,6 +270,18 @@ def test_add_node_leads_to_its_node_add_job(world, django_capture_on_commit_call
     assert len(queued) == 1
 
 
+def test_add_node_asks_whether_to_persist_the_host_config(world):
+    client = world.client("admin")
+    page = client.get(f"/clusters/{world.cluster.pk}/nodes/new/").content.decode()
+    checkbox = page.split('name="persist_host_config"', 1)[1].split(">", 1)[0]
+    assert "checked" in checkbox  # persisted unless the operator says otherwise
+    add = f"/clusters/{world.cluster.pk}/nodes/new/"
+    client.post(add, {**NODE, "persist_host_config": "on"})
+    client.post(add, {**NODE, "name": "hv3", "underlay_ip": "10.1.0.3"})  # left unchecked
+    nodes = Node.objects.filter(name__in=["hv2", "hv3"])
+    assert dict(nodes.values_list("name", "persist_host_config")) == {"hv2": True, "hv3": False}
+
+
 def test_node_form_bounds_are_the_models(world):
     client = world.client("admin")
     page = client.get(f"/clusters/{world.cluster.pk}/nodes/new/").content.decode()

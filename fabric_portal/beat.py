@@ -1,7 +1,8 @@
-"""Celery beat's entries: thin, each calls one service.
+"""Celery beat's entries (CELERY_BEAT_SCHEDULE in settings.py): thin, each calls one service.
 
-Every job runs through one task, `jobs.run` (apps/jobs/tasks.py), which finds the job's
-workflow in the registry (apps/jobs/registry.py).
+They sit here, in the project package, because they reach several apps; the worker imports
+this module through CELERY_IMPORTS. Their names are those they had in workers/tasks.py, so
+a beat schedule saved by an earlier release still finds them.
 """
 
 from celery import shared_task
