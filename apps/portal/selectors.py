@@ -1,6 +1,5 @@
 """Reads for the portal pages: each returns what one page shows in a fixed number of queries."""
 
-import re
 from dataclasses import dataclass
 
 import netaddr
@@ -19,7 +18,7 @@ from django.db.models.functions import Coalesce
 
 from apps.compute.models import VirtualMachine
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
-from apps.fabric.selectors import active_route_reflectors
+from apps.fabric.selectors import active_route_reflectors, rr_peer
 from apps.ipam.models import IPAddress, IPPool
 from apps.jobs.models import Job, JobStep
 
@@ -221,15 +220,9 @@ class SessionState:
     detail: str
 
 
-_MISSING = re.compile(r"(rr_\d+): ([^;\n]*)")
-
-
 def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
-    """The node's BGP sessions per RR, from its last `node_verify_sessions` step.
-
-    The step succeeds when every session is Established, and when it fails its error
-    lists the sessions that were not (`rr_3: Active; rr_4: absent`).
-    """
+    """The node's BGP sessions per RR, as its last `node_verify_sessions` step recorded
+    them in its data (`sessions`: protocol, route reflector, established, BIRD's info)."""
     node_type = ContentType.objects.get_for_model(Node)
     step = (
         JobStep.objects.filter(
@@ -240,20 +233,29 @@ def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
         .order_by("-started", "-id")
         .first()
     )
-    missing = dict(_MISSING.findall(step.output)) if step else {}
+    seen = {s.get("route_reflector"): s for s in (step.data.get("sessions", []) if step else [])}
     sessions = []
     for rr in active_route_reflectors(node.cluster):
-        protocol = f"rr_{rr.pk}"
+        protocol = rr_peer(rr).protocol
         if step is None:
             state, detail = "unknown", "not checked yet"
-        elif step.state == JobStep.State.SUCCEEDED or protocol not in missing:
-            state, detail = "established", "Established"
+        elif rr.pk not in seen:
+            state, detail = "unknown", "not seen by that check"
+        elif seen[rr.pk].get("established"):
+            state, detail = "established", seen[rr.pk].get("info") or "Established"
         else:
-            state, detail = "down", missing[protocol].strip() or "not Established"
-        if step is not None and step.state == JobStep.State.FAILED and not missing:
-            state, detail = "unknown", "the check failed before listing sessions"
+            state, detail = "down", seen[rr.pk].get("info") or "not Established"
         sessions.append(SessionState(rr, protocol, state, detail))
     return sessions, step
+
+
+def route_reflector_applies(rr: RouteReflector, limit: int = 5) -> list[JobStep]:
+    """The RR's last `rr_apply_config` steps (whichever job ran them), newest first."""
+    return list(
+        JobStep.objects.filter(name="rr_apply_config", data__route_reflector=rr.pk)
+        .select_related("job")
+        .order_by("-started", "-id")[:limit]
+    )
 
 
 def border_gateway_history(bgw: BorderGateway) -> list[tuple[Job, list[JobStep]]]:

@@ -533,18 +533,9 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         rr = self.object
-        steps = (
-            JobStep.objects.filter(
-                name="rr_apply_config",
-                output__startswith=f"route reflector {rr.name}\n",
-                job__created__gte=rr.created,
-            )
-            .select_related("job")
-            .order_by("-started", "-id")[:5]
-        )
         context.update(
             desired_bird=render_route_reflector_bird(route_reflector_bird_config(rr)),
-            apply_steps=list(steps),
+            apply_steps=selectors.route_reflector_applies(rr),
         )
         return context
 
