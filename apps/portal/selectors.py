@@ -15,9 +15,10 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 
 from apps.compute.models import VirtualMachine
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.models import BgpSessionState, BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import active_route_reflectors, rr_peer
 from apps.ipam.models import IPAddress, IPPool
 from apps.jobs.models import Job, JobStep
@@ -212,17 +213,21 @@ def last_node_apply_step(node: Node) -> JobStep | None:
 
 @dataclass(frozen=True)
 class SessionState:
-    """A node's BGP session with one route reflector, as its last check saw it."""
+    """A node's BGP session with one route reflector: as the periodic collection last saw
+    it (`collected`), else as the node's last session check recorded it."""
 
     route_reflector: RouteReflector
     protocol: str
     state: str  # established, down, unknown
     detail: str
+    collected: BgpSessionState | None = None
 
 
 def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
-    """The node's BGP sessions per RR, as its last `node_verify_sessions` step recorded
-    them in its data (`sessions`: protocol, route reflector, established, BIRD's info)."""
+    """The node's BGP sessions per RR: the collected state (BgpSessionState) where there is
+    one, else what its last `node_verify_sessions` step recorded in its data (`sessions`:
+    protocol, route reflector, established, BIRD's info)."""
+    collected = {row.protocol: row for row in BgpSessionState.objects.filter(node=node)}
     node_type = ContentType.objects.get_for_model(Node)
     step = (
         JobStep.objects.filter(
@@ -237,6 +242,10 @@ def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
     sessions = []
     for rr in active_route_reflectors(node.cluster):
         protocol = rr_peer(rr).protocol
+        if row := collected.get(protocol):
+            state = "established" if row.established else "down"
+            sessions.append(SessionState(rr, protocol, state, row.info or row.state, row))
+            continue
         if step is None:
             state, detail = "unknown", "not checked yet"
         elif rr.pk not in seen:
@@ -247,6 +256,32 @@ def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
             state, detail = "down", seen[rr.pk].get("info") or "not Established"
         sessions.append(SessionState(rr, protocol, state, detail))
     return sessions, step
+
+
+@dataclass(frozen=True)
+class PeerSession:
+    """A session of a route reflector as collected, with the device at its other end."""
+
+    row: BgpSessionState
+    peer: Node | BorderGateway | None
+
+    @property
+    def peer_url(self) -> str:
+        if isinstance(self.peer, Node):
+            return reverse("portal:node", args=[self.peer.pk])
+        return reverse("portal:bgw", args=[self.peer.pk]) if self.peer else ""
+
+
+def route_reflector_sessions(rr: RouteReflector) -> list[PeerSession]:
+    """The RR's BGP sessions as the periodic collection last saw them, each with its peer
+    (a node or the border gateway of the cluster, found by its address)."""
+    rows = list(BgpSessionState.objects.filter(route_reflector=rr).order_by("protocol"))
+    addresses = {row.peer_address for row in rows if row.peer_address}
+    peers = {n.underlay_ip: n for n in Node.objects.filter(cluster_id=rr.cluster_id,
+                                                           underlay_ip__in=addresses)}  # fmt: skip
+    peers.update({b.peering_ip: b for b in BorderGateway.objects.filter(
+        cluster_id=rr.cluster_id, peering_ip__in=addresses)})  # fmt: skip
+    return [PeerSession(row, peers.get(row.peer_address)) for row in rows]
 
 
 def route_reflector_applies(rr: RouteReflector, limit: int = 5) -> list[JobStep]:

@@ -24,6 +24,9 @@ urlpatterns = [
     path("clusters/new/<slug:step>/", views.ClusterWizardView.as_view(), name="cluster_wizard"),
     path("clusters/<int:pk>/", views.ClusterDetailView.as_view(), name="cluster"),
     path(
+        "clusters/<int:pk>/topology/", views.ClusterTopologyView.as_view(), name="cluster_topology"
+    ),
+    path(
         "clusters/<int:pk>/provision/",
         views.ClusterProvisionView.as_view(),
         name="cluster_provision",

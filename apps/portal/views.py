@@ -50,6 +50,7 @@ from apps.portal.forms import (
     add_errors,
 )
 from apps.portal.permissions import OperatorPageMixin, PortalMixin, portal_roles
+from apps.portal.topology import cluster_topology
 from apps.tenancy.models import Tenant
 from workers.render import (
     render_border_gateway_junos,
@@ -202,8 +203,20 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             border_gateway=BorderGateway.objects.filter(cluster=cluster).first(),
             vm_counts=selectors.vm_state_counts(cluster.virtual_machines.all()),
             jobs=with_target_urls(selectors.jobs_of(cluster)[:10], self.roles),
+            topology=cluster_topology(cluster),
         )
         return context
+
+
+class ClusterTopologyView(OperatorPageMixin, DetailView):
+    """The cluster's topology picture alone: what its page polls while open."""
+
+    template_name = "portal/_topology.html"
+    model = Cluster
+    context_object_name = "cluster"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(topology=cluster_topology(self.object), **kwargs)
 
 
 class ClusterProvisionView(OperatorPageMixin, View):
@@ -536,6 +549,7 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
         context.update(
             desired_bird=render_route_reflector_bird(route_reflector_bird_config(rr)),
             apply_steps=selectors.route_reflector_applies(rr),
+            sessions=selectors.route_reflector_sessions(rr),
         )
         return context
 
