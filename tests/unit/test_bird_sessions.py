@@ -1,6 +1,7 @@
-"""`birdc show protocols all` read into BGP sessions, on output captured from BIRD 2.0.12
-(the lab's package): an RR with one node Established and the border gateway not answering,
-a node exporting its VMs' routes, and both with IPv4 and IPv6 channels."""
+"""`birdc show protocols all` read into BGP sessions, on real BIRD 2.0.12 output (tests/unit/
+birdc/): `lab-*` captured from the lab (rr1 and node1 of a provisioned cluster with one VM);
+the others from two BIRD daemons of the same package peering over loopback, for what the
+lab does not show when healthy (a peer not answering, IPv4 and IPv6 channels)."""
 
 from pathlib import Path
 
@@ -11,6 +12,24 @@ CAPTURED = Path(__file__).parent / "birdc"
 
 def read(name: str) -> str:
     return (CAPTURED / name).read_text()
+
+
+def test_the_labs_route_reflector_and_node():
+    rr = parse_bgp_sessions(read("lab-rr1-show-protocols-all.txt"))
+    node = parse_bgp_sessions(read("lab-node1-show-protocols-all.txt"))
+
+    assert {n: (s.state, s.neighbor, s.routes_imported, s.routes_exported)
+            for n, s in rr.items()} == {
+        "border_gateway": ("Established", "198.18.214.1", 0, 1),
+        "node_1": ("Established", "198.18.214.11", 1, 0),
+    }  # fmt: skip
+    assert {n: (s.state, s.neighbor, s.routes_imported, s.routes_exported)
+            for n, s in node.items()} == {
+        "rr_1": ("Established", "198.18.214.2", 0, 1),
+        "rr_2": ("Established", "198.18.214.3", 0, 1),
+    }  # fmt: skip
+    assert rr["border_gateway"].description == "Border gateway mx-lab"
+    assert node["rr_2"].since == "2026-12-02 16:02:55.422"
 
 
 def test_route_reflector_sessions_with_state_neighbor_and_routes():
