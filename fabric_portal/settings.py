@@ -262,6 +262,8 @@ FABRIC_VERIFY_TIMEOUT = float(env_str("FABRIC_VERIFY_TIMEOUT", "60"))
 # The BGP session collection: how long one device's `birdc` may take, how many at once.
 FABRIC_SESSIONS_COMMAND_TIMEOUT = float(env_str("FABRIC_SESSIONS_COMMAND_TIMEOUT", "10"))
 FABRIC_SESSIONS_PARALLEL = env_int("FABRIC_SESSIONS_PARALLEL", 8)
+# How often an open cluster page redraws its topology from the stored states.
+FABRIC_TOPOLOGY_REFRESH_SECONDS = env_int("FABRIC_TOPOLOGY_REFRESH_SECONDS", 10)
 FABRIC_CPU_OVERCOMMIT = float(env_str("FABRIC_CPU_OVERCOMMIT", "4"))
 # One writer per device: how long a lock lives (a killed worker's lock expires after
 # this) and how long a job waits for a busy device before retrying later.

@@ -2,6 +2,7 @@
 API makes), permissions from `apps.portal.permissions`. htmx requests for a live page get
 only the part that changes (`request.htmx`)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
@@ -204,6 +205,7 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             vm_counts=selectors.vm_state_counts(cluster.virtual_machines.all()),
             jobs=with_target_urls(selectors.jobs_of(cluster)[:10], self.roles),
             topology=cluster_topology(cluster),
+            refresh_seconds=settings.FABRIC_TOPOLOGY_REFRESH_SECONDS,
         )
         return context
 
@@ -216,7 +218,11 @@ class ClusterTopologyView(OperatorPageMixin, DetailView):
     context_object_name = "cluster"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(topology=cluster_topology(self.object), **kwargs)
+        return super().get_context_data(
+            topology=cluster_topology(self.object),
+            refresh_seconds=settings.FABRIC_TOPOLOGY_REFRESH_SECONDS,
+            **kwargs,
+        )
 
 
 class ClusterProvisionView(OperatorPageMixin, View):
