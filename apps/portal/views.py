@@ -217,6 +217,9 @@ class ClusterTopologyView(OperatorPageMixin, DetailView):
     model = Cluster
     context_object_name = "cluster"
 
+    def get_queryset(self):
+        return Cluster.objects.select_related("border_gateway")
+
     def get_context_data(self, **kwargs):
         return super().get_context_data(
             topology=cluster_topology(self.object),
