@@ -71,7 +71,7 @@ def sessions_data(status: dict, peers: dict[str, dict]) -> list[dict]:
             "protocol": protocol,
             "established": protocol in status and status[protocol].established,
             "info": status[protocol].info if protocol in status else "absent",
-        }  # fmt: skip
+        }
         for protocol, peer in peers.items()
     ]
 

@@ -46,6 +46,23 @@ def test_collection_sees_established_sessions_with_routes_on_rrs_and_the_node(la
     assert all(link.session.routes >= 1 for link in drawn.links)
 
 
+def test_the_workflows_record_the_sessions_and_the_rr_they_worked_on(lab, ready_cluster):
+    node = Node.objects.get(name="node1")
+    rr_pks = set(ready_cluster.route_reflectors.values_list("pk", flat=True))
+    job = Job.objects.get(kind="node_add", target_id=node.pk)
+    steps = list(job.steps.order_by("position"))
+
+    verify = next(s for s in steps if s.name == "node_verify_sessions")
+    seen = {
+        (s["route_reflector"], s["protocol"], s["established"]) for s in verify.data["sessions"]
+    }
+    assert seen == {(pk, f"rr_{pk}", True) for pk in rr_pks}
+    applied = [s.data for s in steps if s.name == "rr_apply_config"]
+    assert {d["route_reflector"] for d in applied} == rr_pks
+    assert all(d["changed"] and d["sessions_reset"] == [] for d in applied)
+    assert next(s for s in steps if s.name == "node_apply_bird").data["node"] == node.pk
+
+
 def test_the_parser_reads_the_labs_own_output(lab, ready_cluster):
     """The unit tests' captures come from the same BIRD 2; this reads the lab's, live."""
     node = Node.objects.get(name="node1")
