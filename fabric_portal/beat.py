@@ -8,6 +8,7 @@ a beat schedule saved by an earlier release still finds them.
 from celery import shared_task
 
 from apps.compute.services import idempotency_keys_purge
+from apps.fabric.bgp_sessions import collect_bgp_sessions
 from apps.jobs.models import Job
 from apps.jobs.services import job_requeue_stale, job_start
 
@@ -30,3 +31,9 @@ def requeue_stale() -> list[int]:
 def purge_idempotency_keys() -> int:
     """Beat's entry: forget Idempotency-Keys older than FABRIC_IDEMPOTENCY_KEY_HOURS."""
     return idempotency_keys_purge()
+
+
+@shared_task(name="fabric.bgp_sessions_collect")
+def bgp_sessions_collect() -> dict:
+    """Beat's entry: read every RR's and node's BGP sessions (no job rows; a summary)."""
+    return collect_bgp_sessions()

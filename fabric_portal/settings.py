@@ -240,6 +240,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fabric.reconcile_schedule",
         "schedule": float(env_str("FABRIC_RECONCILE_SECONDS", "300")),
     },
+    # BGP session states for the topology: one `birdc show protocols all` per RR and node;
+    # a pass not started within its interval is dropped (the next one replaces it).
+    "bgp-sessions": {
+        "task": "fabric.bgp_sessions_collect",
+        "schedule": float(env_str("FABRIC_SESSIONS_SECONDS", "30")),
+        "options": {"expires": float(env_str("FABRIC_SESSIONS_SECONDS", "30"))},
+    },
     "requeue-stale-jobs": {"task": "jobs.requeue_stale", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "compute.purge_idempotency_keys", "schedule": 3600.0},
 }
@@ -259,6 +266,11 @@ FABRIC_SSH_CONNECT_TIMEOUT = float(env_str("FABRIC_SSH_CONNECT_TIMEOUT", "10"))
 FABRIC_TASK_MAX_RETRIES = env_int("FABRIC_TASK_MAX_RETRIES", 5)
 FABRIC_RETRY_BASE_SECONDS = float(env_str("FABRIC_RETRY_BASE_SECONDS", "5"))
 FABRIC_VERIFY_TIMEOUT = float(env_str("FABRIC_VERIFY_TIMEOUT", "60"))
+# The BGP session collection: how long one device's `birdc` may take, how many at once.
+FABRIC_SESSIONS_COMMAND_TIMEOUT = float(env_str("FABRIC_SESSIONS_COMMAND_TIMEOUT", "10"))
+FABRIC_SESSIONS_PARALLEL = env_int("FABRIC_SESSIONS_PARALLEL", 8)
+# How often an open cluster page redraws its topology from the stored states.
+FABRIC_TOPOLOGY_REFRESH_SECONDS = env_int("FABRIC_TOPOLOGY_REFRESH_SECONDS", 10)
 FABRIC_CPU_OVERCOMMIT = float(env_str("FABRIC_CPU_OVERCOMMIT", "4"))
 # One writer per device: how long a lock lives (a killed worker's lock expires after
 # this) and how long a job waits for a busy device before retrying later.

@@ -59,7 +59,11 @@ def reconcile(run: JobRun) -> None:
 def _device_step(run: JobRun, name: str, host, check) -> bool:
     try:
         with ExitStack() as stack, run.step(name) as step:
+            step.record(
+                **{"route_reflector" if isinstance(host, RouteReflector) else "node": host.pk}
+            )
             repairs = check(connect(stack, host), host)
+            step.record(repairs=repairs)
             if repairs:
                 for repair in repairs:
                     step.log(f"repaired: {repair}")

@@ -595,3 +595,55 @@ class BorderGateway(models.Model):
 def default_router_object_name(cluster_name: str) -> str:
     """The border gateway's group and import policy name for a cluster: FABRIC-<cluster>."""
     return f"FABRIC-{cluster_name}"[:63]
+
+
+class BgpSessionState(models.Model):
+    """One BGP session as the periodic collection last saw it on one of its ends (a route
+    reflector or a node): BIRD's state and the routes on it. When the device stops
+    answering, its rows stay with their time and are marked `stale`."""
+
+    route_reflector = models.ForeignKey(
+        RouteReflector, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="bgp_sessions",
+    )  # fmt: skip
+    node = models.ForeignKey(
+        Node, on_delete=models.CASCADE, null=True, blank=True, related_name="bgp_sessions"
+    )
+    protocol = models.CharField(max_length=64, help_text="The BIRD protocol, e.g. rr_3.")
+    peer_address = models.GenericIPAddressField(null=True, blank=True)
+    state = models.CharField(max_length=32, help_text="BIRD's BGP state, e.g. Established.")
+    info = models.CharField(max_length=200, blank=True)
+    routes_imported = models.PositiveIntegerField(default=0)
+    routes_exported = models.PositiveIntegerField(default=0)
+    seen_at = models.DateTimeField(help_text="When the device last answered with this state.")
+    stale = models.BooleanField(
+        default=False, help_text="The device did not answer since `seen_at`."
+    )
+    stale_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["route_reflector", "node", "protocol"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(route_reflector__isnull=True, node__isnull=False)
+                | Q(route_reflector__isnull=False, node__isnull=True),
+                name="bgpsession_one_device",
+            ),
+            models.UniqueConstraint(
+                fields=["route_reflector", "protocol"],
+                condition=Q(route_reflector__isnull=False),
+                name="bgpsession_unique_rr_protocol",
+            ),
+            models.UniqueConstraint(
+                fields=["node", "protocol"],
+                condition=Q(node__isnull=False),
+                name="bgpsession_unique_node_protocol",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.route_reflector or self.node} {self.protocol}: {self.state}"
+
+    @property
+    def established(self) -> bool:
+        return self.state == "Established"

@@ -38,6 +38,10 @@ def cluster_networks(cluster: Cluster) -> tuple[tuple[str, ...], tuple[str, ...]
     )
 
 
+# The RR's BIRD protocol with the border gateway (nodes' are rr_peer's and node_peer's).
+BORDER_GATEWAY_PROTOCOL = "border_gateway"
+
+
 def rr_peer(rr: RouteReflector) -> BgpPeer:
     return BgpPeer(
         protocol=f"rr_{rr.pk}", description=f"Route reflector {rr.name}", address=rr.peering_ip
@@ -112,7 +116,9 @@ def route_reflector_bird_config(rr: RouteReflector) -> RouteReflectorBirdConfig:
         asn=cluster.bgp_asn,
         community=Community(parse_community(cluster.bgp_community)),
         border_gateway=(
-            BgpPeer("border_gateway", f"Border gateway {bgw.name}", bgw.peering_ip) if bgw else None
+            BgpPeer(BORDER_GATEWAY_PROTOCOL, f"Border gateway {bgw.name}", bgw.peering_ip)
+            if bgw
+            else None
         ),
         border_gateway_asn=bgw.peer_asn if bgw else cluster.bgp_asn,
         nodes=tuple(node_peer(node) for node in nodes_in_route_reflectors(cluster)),

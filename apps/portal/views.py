@@ -2,6 +2,7 @@
 API makes), permissions from `apps.portal.permissions`. htmx requests for a live page get
 only the part that changes (`request.htmx`)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
@@ -63,6 +64,7 @@ from apps.portal.forms import (
     list_filters,
 )
 from apps.portal.permissions import OperatorPageMixin, PortalMixin, portal_roles
+from apps.portal.topology import cluster_topology
 from apps.tenancy.models import Tenant
 
 PAGE_SIZE = 50
@@ -215,8 +217,28 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             border_gateway=BorderGateway.objects.filter(cluster=cluster).first(),
             vm_counts=selectors.vm_state_counts(cluster.virtual_machines.all()),
             jobs=with_target_urls(jobs_for(cluster)[:10], self.roles),
+            topology=cluster_topology(cluster),
+            refresh_seconds=settings.FABRIC_TOPOLOGY_REFRESH_SECONDS,
         )
         return context
+
+
+class ClusterTopologyView(OperatorPageMixin, DetailView):
+    """The cluster's topology picture alone: what its page polls while open."""
+
+    template_name = "portal/_topology.html"
+    model = Cluster
+    context_object_name = "cluster"
+
+    def get_queryset(self):
+        return Cluster.objects.select_related("border_gateway")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            topology=cluster_topology(self.object),
+            refresh_seconds=settings.FABRIC_TOPOLOGY_REFRESH_SECONDS,
+            **kwargs,
+        )
 
 
 class ClusterProvisionView(OperatorPageMixin, View):
@@ -541,18 +563,10 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         rr = self.object
-        steps = (
-            JobStep.objects.filter(
-                name="rr_apply_config",
-                output__startswith=f"route reflector {rr.name}\n",
-                job__created__gte=rr.created,
-            )
-            .select_related("job")
-            .order_by("-started", "-id")[:5]
-        )
         context.update(
             desired_bird=desired_route_reflector_bird(rr),
-            apply_steps=list(steps),
+            apply_steps=selectors.route_reflector_applies(rr),
+            sessions=selectors.route_reflector_sessions(rr),
         )
         return context
 

@@ -11,7 +11,7 @@ from apps.fabric.selectors import border_gateway_config, route_reflector_bird_co
 from apps.ipam.models import IPPool, Network
 from apps.jobs.models import Job
 from apps.portal.wizard import SESSION_KEY
-from tests.factories import TEST_SSH_KEY, make_rr, make_vm
+from tests.factories import TEST_SSH_KEY, make_cluster, make_rr, make_vm
 from tests.portal.conftest import make_job
 from workers.render import render_border_gateway_junos, render_route_reflector_bird
 
@@ -398,7 +398,9 @@ def test_node_page_shows_vms_sessions_desired_and_applied_config(world):
 def test_node_page_shows_sessions_that_did_not_come_up(world):
     make_job(kind="node_add", target=world.node, state="failed", steps=[
         ("node_verify_sessions", "failed",
-         f"SessionsNotEstablished: not Established after 20s: rr_{world.rr.pk}: Active"),
+         f"SessionsNotEstablished: not Established after 20s: rr_{world.rr.pk}: Active",
+         {"sessions": [{"protocol": f"rr_{world.rr.pk}", "route_reflector": world.rr.pk,
+                        "established": False, "info": "Active"}]}),
     ])  # fmt: skip
     page = world.client("operator").get(f"/nodes/{world.node.pk}/").content.decode()
     assert 'data-state="down"' in page and "Active" in page
@@ -408,6 +410,22 @@ def test_rr_page_shows_desired_config_and_last_applies(world):
     page = world.client("operator").get(f"/route-reflectors/{world.rr.pk}/").content.decode()
     assert "router id 10.2.0.1;" in page
     assert "rr_apply_config" in page and "route reflector rr1" in page
+
+
+def test_rr_page_shows_only_its_own_applies_not_a_same_named_rr_of_another_cluster(world):
+    other = make_cluster(name="ams1", state="ready")
+    twin = make_rr(cluster=other, name="rr1", peering_ip="10.9.0.1", state="ready")
+    theirs = make_job(kind="cluster_provision", target=other, steps=[
+        ("rr_apply_config", "failed", "route reflector rr1\nBirdCommandFailed: twin's",
+         {"route_reflector": twin.pk}),
+    ])  # fmt: skip
+    client = world.client("operator")
+
+    ours = client.get(f"/route-reflectors/{world.rr.pk}/").content.decode()
+    twins = client.get(f"/route-reflectors/{twin.pk}/").content.decode()
+
+    assert f"job #{theirs.pk}" not in ours and f"job #{world.node_job.pk}" in ours
+    assert f"job #{theirs.pk}" in twins and f"job #{world.node_job.pk}" not in twins
 
 
 # --- border gateway -----------------------------------------------------------------------------
