@@ -11,7 +11,13 @@ from django.utils import timezone
 from apps.billing.services import usage_record_state
 from apps.compute.models import GuestImage, IdempotencyKey, Plan, VirtualMachine
 from apps.core.errors import Refused
-from apps.core.services import instance_create, instance_delete, instance_update
+from apps.core.services import (
+    InvalidTransition,
+    instance_create,
+    instance_delete,
+    instance_set_state,
+    instance_update,
+)
 from apps.fabric.models import Cluster, Node
 from apps.ipam.services import cluster_has_pool, ip_allocate
 from apps.jobs.models import Job
@@ -19,12 +25,6 @@ from apps.jobs.selectors import jobs_for
 from apps.jobs.services import job_start
 from apps.tenancy.models import Tenant
 from workers.hypervisors.lxd import SIZE_ENFORCING_DRIVERS, enforces_disk_size
-
-
-class InvalidTransition(Refused):
-    """A VM state change that the state machine does not allow."""
-
-    code, field = "invalid_transition", "state"
 
 
 class ClusterNotReady(Refused):
@@ -157,23 +157,35 @@ def vm_power_start(*, vm: VirtualMachine, start: bool, created_by=None) -> Job:
     return job_start(kind=kind, target=vm, tenant=vm.tenant, created_by=created_by)
 
 
+@transaction.atomic
 def vm_set_state(vm: VirtualMachine, state: str) -> VirtualMachine:
-    """Move `vm` to `state` if the state machine allows it (staying put is allowed)."""
-    if vm.state == state:
-        return vm
-    if not vm.can_transition_to(state):
-        raise InvalidTransition(f"VM {vm} cannot go from {vm.state} to {state}.")
-    if vm.state == VirtualMachine.State.FAILED and vm.name_taken(state=state):
+    """Move `vm` to `state` if its transition table allows it from the state stored now
+    (staying put is allowed and announces nothing), and announce the change: a ledger row
+    and the webhooks, naming the stored state it left. The one writer of a VM's state.
+
+    Raises:
+        InvalidTransition: the table forbids it, or a failed VM would come back under a
+            name its tenant has given another VM since.
+    """
+    stored = (
+        VirtualMachine.objects.select_for_update().values_list("state", flat=True).get(pk=vm.pk)
+    )
+    if stored == VirtualMachine.State.FAILED and state != stored and vm.name_taken(state=state):
         raise InvalidTransition(
-            f"VM {vm} cannot go from {vm.state} to {state}: the tenant has another VM named "
+            f"VM {vm} cannot go from {stored} to {state}: the tenant has another VM named "
             f"{vm.name} since; delete this one."
         )
-    previous = vm.state
-    vm.state = state
-    vm.state_changed = timezone.now()
-    with transaction.atomic():  # the change and its ledger row, or neither
-        vm.save(update_fields=["state", "state_changed"])
+    previous = instance_set_state(vm, state, state_changed=timezone.now())
+    if previous != state:
         usage_record_state(vm, previous_state=previous, at=vm.state_changed)
+    return vm
+
+
+@transaction.atomic
+def vm_unplace(vm: VirtualMachine) -> VirtualMachine:
+    """Forget the VM's node and vnet (its guest and route are gone from the node)."""
+    vm.node, vm.vnet_name = None, ""
+    vm.save(update_fields=["node", "vnet_name"])
     return vm
 
 

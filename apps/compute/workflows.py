@@ -8,7 +8,13 @@ from contextlib import ExitStack
 from django.conf import settings
 
 from apps.compute.models import VirtualMachine
-from apps.compute.services import vm_delete_start, vm_place, vm_power_start, vm_set_state
+from apps.compute.services import (
+    vm_delete_start,
+    vm_place,
+    vm_power_start,
+    vm_set_state,
+    vm_unplace,
+)
 from apps.fabric.connections import bird_paths, connect
 from apps.fabric.models import Node
 from apps.fabric.selectors import active_route_reflectors, rr_peer
@@ -194,8 +200,7 @@ def _undo_vm_create(run: JobRun, vm: VirtualMachine) -> None:
     with run.step("ip_release") as step:
         released = ip_release(vm=vm)
         step.log(f"released {', '.join(released) or 'no addresses'}")
-    VirtualMachine.objects.filter(pk=vm.pk).update(node=None, vnet_name="")
-    vm.refresh_from_db()
+    vm_unplace(vm)
     vm_set_state(vm, State.FAILED)
 
 
@@ -207,7 +212,7 @@ def _teardown_on_node(run: JobRun, vm: VirtualMachine) -> None:
             session = connect(stack, node)
             driver.detach_network(session, spec)
             step.log(f"{spec.vnet} and {spec.ipv4}/32 removed")
-        VirtualMachine.objects.filter(pk=vm.pk).update(state=State.DELETING)
+        vm_set_state(vm, State.DELETING)  # the node's BIRD config leaves the VM out
         apply_node_bird(run, session, node)
         with run.step("hypervisor_delete"):
             driver.delete(session, spec)
