@@ -170,14 +170,16 @@ def vm_set_state(vm: VirtualMachine, state: str) -> VirtualMachine:
     stored = (
         VirtualMachine.objects.select_for_update().values_list("state", flat=True).get(pk=vm.pk)
     )
-    if stored == VirtualMachine.State.FAILED and state != stored and vm.name_taken(state=state):
+    if stored == state:
+        vm.state = state
+        return vm
+    if stored == VirtualMachine.State.FAILED and vm.name_taken(state=state):
         raise InvalidTransition(
             f"VM {vm} cannot go from {stored} to {state}: the tenant has another VM named "
             f"{vm.name} since; delete this one."
         )
     previous = instance_set_state(vm, state, state_changed=timezone.now())
-    if previous != state:
-        usage_record_state(vm, previous_state=previous, at=vm.state_changed)
+    usage_record_state(vm, previous_state=previous, at=vm.state_changed)
     return vm
 
 

@@ -40,9 +40,9 @@ def instance_set_state(
     instance: models.Model, state: str, *, if_allowed: bool = False, **fields
 ) -> str | None:
     """Move `instance` to `state` if its model's `TRANSITIONS` allow it from the state
-    stored now (read under the row's lock; staying put is allowed and writes nothing). The
-    row is saved, not update()d, so the change log sees the change; `fields` are saved
-    with it.
+    stored now (read under the row's lock; staying put is allowed). The row is saved, not
+    update()d, so the change log sees the change; `fields` are saved with it (also when
+    the state stays put).
 
     Returns the state it left (the stored one, not the caller's copy), or None when
     `if_allowed` and the table forbids the change: the row is left as it is (another job
@@ -62,9 +62,8 @@ def instance_set_state(
             f"{state}."
         )
     instance.state = state
-    if stored == state:
-        return stored
     for name, value in fields.items():
         setattr(instance, name, value)
-    instance.save(update_fields=["state", *fields])
+    if stored != state or fields:
+        instance.save(update_fields=["state", *fields])
     return stored

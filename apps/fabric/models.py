@@ -55,6 +55,14 @@ class Cluster(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    # Where each state may go (cluster_set_state); provisioning again is always possible.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.NEW: frozenset({State.PROVISIONING}),
+        State.PROVISIONING: frozenset({State.READY, State.FAILED}),
+        State.READY: frozenset({State.PROVISIONING}),
+        State.FAILED: frozenset({State.PROVISIONING}),
+    }
+
     name = models.CharField(max_length=63, unique=True, validators=[validate_config_name])
     description = models.CharField(
         max_length=200, blank=True, validators=[validate_config_description]
@@ -276,6 +284,15 @@ class RouteReflector(BirdHost):
         FAILED = "failed", "Failed"
         REMOVING = "removing", "Removing"
 
+    # route_reflector_set_state; a removal is never taken back (the row is then deleted).
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.NEW: frozenset({State.PROVISIONING, State.REMOVING}),
+        State.PROVISIONING: frozenset({State.READY, State.FAILED, State.REMOVING}),
+        State.READY: frozenset({State.PROVISIONING, State.REMOVING}),
+        State.FAILED: frozenset({State.PROVISIONING, State.REMOVING}),
+        State.REMOVING: frozenset(),
+    }
+
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="route_reflectors")
     peering_ip = models.GenericIPAddressField(
         "peering IP",
@@ -326,6 +343,16 @@ class Node(BirdHost):
         FAILED = "failed", "Failed"
         DRAINING = "draining", "Draining"
         REMOVING = "removing", "Removing"
+
+    # node_set_state; only a node in service drains, a removal is never taken back.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.NEW: frozenset({State.PROVISIONING, State.REMOVING}),
+        State.PROVISIONING: frozenset({State.READY, State.FAILED, State.REMOVING}),
+        State.READY: frozenset({State.DRAINING, State.REMOVING}),
+        State.DRAINING: frozenset({State.READY, State.REMOVING}),
+        State.FAILED: frozenset({State.PROVISIONING, State.REMOVING}),
+        State.REMOVING: frozenset(),
+    }
 
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="nodes")
     underlay_ip = models.GenericIPAddressField(
@@ -456,6 +483,14 @@ class BorderGateway(models.Model):
         SYNCING = "syncing", "Syncing"
         IN_SYNC = "in_sync", "In sync"
         FAILED = "failed", "Failed"
+
+    # border_gateway_set_state; a sync may start from any state but a running one.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.NEW: frozenset({State.SYNCING}),
+        State.SYNCING: frozenset({State.IN_SYNC, State.FAILED}),
+        State.IN_SYNC: frozenset({State.SYNCING}),
+        State.FAILED: frozenset({State.SYNCING}),
+    }
 
     cluster = models.OneToOneField(Cluster, on_delete=models.PROTECT, related_name="border_gateway")
     name = models.CharField(max_length=63, validators=[validate_config_name])

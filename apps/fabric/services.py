@@ -3,18 +3,17 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from apps.core.services import instance_create, instance_delete, instance_update
+from apps.core.services import (
+    instance_create,
+    instance_delete,
+    instance_set_state,
+    instance_update,
+)
 from apps.fabric.models import BgpSessionState, BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import ready_route_reflectors
 from apps.jobs.models import Job
 from apps.jobs.selectors import jobs_for, jobs_targeting
 from apps.jobs.services import job_start
-
-
-def _save(instance):
-    instance.full_clean()
-    instance.save()
-    return instance
 
 
 def _lock_cluster(cluster_id: int) -> None:
@@ -49,8 +48,7 @@ def cluster_provision_start(*, cluster: Cluster, created_by=None) -> Job:
         kind="route_reflector_remove"
     )
     _refuse_while(_job_in_progress(removal), "route_reflectors", "Provisioning")
-    cluster.state = Cluster.State.PROVISIONING
-    cluster.save(update_fields=["state"])  # a save, not an update(): the change log sees it
+    cluster_set_state(cluster, Cluster.State.PROVISIONING)
     return job_start(kind="cluster_provision", target=cluster, created_by=created_by)
 
 
@@ -68,7 +66,7 @@ def border_gateway_preview_start(*, border_gateway: BorderGateway, created_by=No
 @transaction.atomic
 def node_create(*, created_by=None, **fields) -> Node:
     """Record a node and queue `node_add` (prepare, BIRD, every RR, verify)."""
-    node = _save(Node(**fields))
+    node = instance_create(Node, **fields)
     job_start(kind="node_add", target=node, created_by=created_by)
     return node
 
@@ -105,6 +103,15 @@ def node_remove_start(*, node: Node, created_by=None) -> Job:
 
 
 @transaction.atomic
+def node_forget(node: Node) -> None:
+    """Delete a removed node's row; its deleted VMs keep their history without it."""
+    for vm in node.virtual_machines.all():  # node_remove checked: only deleted ones are left
+        vm.node = None
+        vm.save(update_fields=["node"])
+    node.delete()
+
+
+@transaction.atomic
 def node_drain(node: Node) -> Node:
     """Stop placing new VMs on a ready node; its VMs keep running and stay routed."""
     return _node_transition(node, Node.State.READY, Node.State.DRAINING, "drain")
@@ -123,9 +130,7 @@ def _node_transition(node: Node, expected: str, new: str, action: str) -> Node:
             f"Node {locked} is {locked.get_state_display().lower()}: only a "
             f"{Node.State(expected).label.lower()} node can {action}."
         )})  # fmt: skip
-    locked.state = new
-    locked.save(update_fields=["state"])  # a save, not an update(): the change log sees it
-    node.state = new
+    node_set_state(node, new)
     return node
 
 
@@ -151,15 +156,14 @@ def route_reflector_remove_start(*, rr: RouteReflector, created_by=None) -> Job:
             f"{rr.name} is the last ready route reflector of cluster {cluster}: "
             "add and provision another one before removing it."
         )})  # fmt: skip
-    rr.state = RouteReflector.State.REMOVING
-    rr.save(update_fields=["state"])  # a save, not an update(): the change log sees it
+    route_reflector_set_state(rr, RouteReflector.State.REMOVING)
     return job_start(kind="route_reflector_remove", target=rr, created_by=created_by)
 
 
 @transaction.atomic
 def route_reflector_create(*, created_by=None, **fields) -> RouteReflector:
     """Record an RR; its config is applied by the next cluster provisioning."""
-    return _save(RouteReflector(**fields))
+    return instance_create(RouteReflector, **fields)
 
 
 # --- plain records (validated with full_clean) -------------------------------------------------
@@ -198,24 +202,67 @@ def border_gateway_update(border_gateway: BorderGateway, **fields) -> BorderGate
     return instance_update(border_gateway, **fields)
 
 
-# What a job that is under way says on each kind of device it works on.
-IN_PROGRESS_STATES = {
-    Cluster: Cluster.State.PROVISIONING,
-    RouteReflector: RouteReflector.State.PROVISIONING,
-    Node: Node.State.PROVISIONING,
-    BorderGateway: BorderGateway.State.SYNCING,
+# --- states: each written by its *_set_state, through the model's TRANSITIONS -----------------
+# (saved, not update()d: the change log records each change and who made it)
+
+
+def cluster_set_state(cluster: Cluster, state: str, *, if_allowed: bool = False) -> str | None:
+    """Move `cluster` to `state` (see instance_set_state); returns the state it left."""
+    return instance_set_state(cluster, state, if_allowed=if_allowed)
+
+
+def node_set_state(node: Node, state: str, *, if_allowed: bool = False) -> str | None:
+    """Move `node` to `state` (see instance_set_state); returns the state it left."""
+    return instance_set_state(node, state, if_allowed=if_allowed)
+
+
+def route_reflector_set_state(
+    rr: RouteReflector, state: str, *, if_allowed: bool = False
+) -> str | None:
+    """Move `rr` to `state` (see instance_set_state); with `if_allowed` an RR being
+    removed stays `removing`. Returns the state it left."""
+    return instance_set_state(rr, state, if_allowed=if_allowed)
+
+
+def border_gateway_set_state(
+    border_gateway: BorderGateway, state: str, *, if_allowed: bool = False
+) -> str | None:
+    """Move the border gateway to `state` (see instance_set_state); returns the state it left."""
+    return instance_set_state(border_gateway, state, if_allowed=if_allowed)
+
+
+SET_STATE = {
+    Cluster: cluster_set_state,
+    RouteReflector: route_reflector_set_state,
+    Node: node_set_state,
+    BorderGateway: border_gateway_set_state,
 }
 
 
 def devices_mark_failed(*devices: Cluster | RouteReflector | Node | BorderGateway) -> None:
     """After a job failed for good: each of `devices` it left in progress (provisioning,
-    syncing) is `failed`, so no device says a job is working on it when none is. A device
-    another job has moved on since (e.g. an RR now `removing`) is left as it is."""
+    syncing) is `failed`, so no device says a job is working on it when none is. Only an
+    in-progress state leads to `failed` in the transition tables: a device another job has
+    moved on since (e.g. an RR now `removing`) is left as it is."""
     for device in devices:
-        model = type(device)
-        model.objects.filter(pk=device.pk, state=IN_PROGRESS_STATES[model]).update(
-            state=model.State.FAILED
-        )
+        SET_STATE[type(device)](device, type(device).State.FAILED, if_allowed=True)
+
+
+@transaction.atomic
+def node_record_facts(node: Node, facts: dict) -> Node:
+    """Store what node setup found on the node (OS, BIRD, hypervisor, connected prefixes)."""
+    node.facts = facts
+    node.save(update_fields=["facts"])
+    return node
+
+
+@transaction.atomic
+def border_gateway_claim_router_objects(border_gateway: BorderGateway) -> BorderGateway:
+    """From now on the group and policies on the router are this cluster's to replace."""
+    if not border_gateway.router_objects_claimed:
+        border_gateway.router_objects_claimed = True
+        border_gateway.save(update_fields=["router_objects_claimed"])
+    return border_gateway
 
 
 def _device_field(device: RouteReflector | Node) -> dict:

@@ -22,13 +22,20 @@ from apps.fabric.selectors import (
     serving_nodes,
 )
 from apps.fabric.services import (
+    border_gateway_claim_router_objects,
     border_gateway_preview_start,
+    border_gateway_set_state,
     border_gateway_sync_start,
     cluster_provision_start,
+    cluster_set_state,
     devices_mark_failed,
     node_add_start,
+    node_forget,
+    node_record_facts,
     node_remove_start,
+    node_set_state,
     route_reflector_remove_start,
+    route_reflector_set_state,
 )
 from apps.ipam.models import IPAddress
 from apps.jobs.locks import device_lock
@@ -159,8 +166,7 @@ def wait_established(session: SSHSession, host, protocols: list[str], *, timeout
 def node_add(run: JobRun) -> None:
     """Prepare the node, write its bird.conf, add it to every RR, verify its sessions."""
     node = Node.objects.select_related("cluster").get(pk=run.job.target_id)
-    Node.objects.filter(pk=node.pk).update(state=Node.State.PROVISIONING)
-    node.state = Node.State.PROVISIONING
+    node_set_state(node, Node.State.PROVISIONING)
     try:
         with ExitStack() as stack:
             with run.step("node_connect") as step:
@@ -176,8 +182,7 @@ def node_add(run: JobRun) -> None:
                              disk_gb=node.disk_gb))  # fmt: skip
                 facts["nft"] = node_setup.ensure_nftables(session, facts)
                 facts["connected_prefixes"] = node_setup.connected_prefixes(session)
-                Node.objects.filter(pk=node.pk).update(facts=facts)
-                node.facts = facts
+                node_record_facts(node, facts)
                 step.log(f"{facts.get('os')}; kernel {facts.get('kernel')}; {facts['bird']}")
                 step.log(apply_node_firewall(session, node))
             apply_node_bird(run, session, node)
@@ -198,7 +203,7 @@ def node_add(run: JobRun) -> None:
         if not run.will_retry(exc):
             devices_mark_failed(node)
         raise
-    Node.objects.filter(pk=node.pk).update(state=Node.State.READY)
+    node_set_state(node, Node.State.READY)
 
 
 def apply_serving_nodes(run: JobRun, cluster: Cluster) -> None:
@@ -225,12 +230,11 @@ def node_remove(run: JobRun) -> None:
         remaining = node.virtual_machines.exclude(state="deleted").count()
         if remaining:
             raise DeviceError(f"node {node} still has {remaining} VM(s); delete or move them")
-    Node.objects.filter(pk=node.pk).update(state=Node.State.REMOVING)
+    node_set_state(node, Node.State.REMOVING)
     for rr in active_route_reflectors(node.cluster):
         apply_route_reflector(run, rr)
     with run.step("node_forget") as step:
-        node.virtual_machines.update(node=None)
-        node.delete()
+        node_forget(node)
         step.log(f"node {node.name} removed")
 
 
@@ -298,7 +302,7 @@ def wait_bgp_group(junos: JunosSession, bgw: BorderGateway, *, timeout: float) -
 def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
     """bgw_render → bgw_load → bgw_commit_check → bgw_commit_confirmed → bgw_verify →
     bgw_confirm; a failed verification rolls back instead of confirming."""
-    BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.SYNCING)
+    border_gateway_set_state(bgw, BorderGateway.State.SYNCING)
     cluster = bgw.cluster
     try:
         with run.step("bgw_render") as step:
@@ -323,7 +327,7 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
                     step.log(junos.commit_check().strip())
                 with run.step("bgw_commit_confirmed") as step:
                     step.log(junos.commit_confirmed(cluster.commit_confirm_minutes).strip())
-                    claim_router_objects(bgw)
+                    border_gateway_claim_router_objects(bgw)
             with run.step("bgw_verify") as step:
                 try:
                     state = wait_bgp_group(junos, bgw, timeout=settings.FABRIC_VERIFY_TIMEOUT)
@@ -342,7 +346,7 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
         if not run.will_retry(exc):
             devices_mark_failed(bgw)
         raise
-    BorderGateway.objects.filter(pk=bgw.pk).update(state=BorderGateway.State.IN_SYNC)
+    border_gateway_set_state(bgw, BorderGateway.State.IN_SYNC)
 
 
 def refuse_foreign_objects(junos: JunosSession, bgw: BorderGateway) -> None:
@@ -366,13 +370,6 @@ def refuse_foreign_objects(junos: JunosSession, bgw: BorderGateway) -> None:
             f"{bgw.cluster}: a sync would replace it. Give the border gateway other group "
             "and policy names (or remove them from the router by hand)."
         )
-
-
-def claim_router_objects(bgw: BorderGateway) -> None:
-    """From this commit on, the group and policies are this cluster's to replace."""
-    if not bgw.router_objects_claimed:
-        BorderGateway.objects.filter(pk=bgw.pk).update(router_objects_claimed=True)
-        bgw.router_objects_claimed = True
 
 
 def _roll_back(junos: JunosSession, minutes: int) -> str:
@@ -428,14 +425,12 @@ def cluster_provision(run: JobRun) -> None:
     """For each RR: rr_prepare, rr_apply_config, rr_verify; each serving node's bird.conf
     (so that it peers with every RR); then the border gateway."""
     cluster = Cluster.objects.get(pk=run.job.target_id)
-    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.PROVISIONING)
+    cluster_set_state(cluster, Cluster.State.PROVISIONING)
     touched: list[Cluster | RouteReflector] = [cluster]  # what a final failure marks failed
     try:
         for rr in active_route_reflectors(cluster):
-            unless_removing = RouteReflector.objects.filter(pk=rr.pk).exclude(
-                state=RouteReflector.State.REMOVING
-            )
-            unless_removing.update(state=RouteReflector.State.PROVISIONING)
+            # if_allowed: an RR being removed meanwhile stays `removing`
+            route_reflector_set_state(rr, RouteReflector.State.PROVISIONING, if_allowed=True)
             touched.append(rr)
             apply_route_reflector(run, rr, prepare=True)
             with run.step("rr_verify") as step, open_session(rr) as session:
@@ -447,7 +442,7 @@ def cluster_provision(run: JobRun) -> None:
                                         "established": p.established}
                                        for n, p in protocols.items()])  # fmt: skip
                 step.log(", ".join(f"{n} {p.state} {p.info}".strip() for n, p in protocols.items()))
-            unless_removing.update(state=RouteReflector.State.READY)
+            route_reflector_set_state(rr, RouteReflector.State.READY, if_allowed=True)
         apply_serving_nodes(run, cluster)  # nodes peer with every RR: a new RR is one more
         bgw = BorderGateway.objects.filter(cluster=cluster).first()
         if bgw:
@@ -456,7 +451,7 @@ def cluster_provision(run: JobRun) -> None:
         if not run.will_retry(exc):
             devices_mark_failed(*touched)  # the border gateway: sync_border_gateway did
         raise
-    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.READY)
+    cluster_set_state(cluster, Cluster.State.READY)
 
 
 @workflow(
@@ -479,7 +474,7 @@ def route_reflector_remove(run: JobRun) -> None:
         return
     cluster = rr.cluster
     with run.step("rr_check") as step:
-        RouteReflector.objects.filter(pk=rr.pk).update(state=RouteReflector.State.REMOVING)
+        route_reflector_set_state(rr, RouteReflector.State.REMOVING)
         others = [f"{o.name} ({o.state})" for o in active_route_reflectors(cluster)]
         if not others:
             raise DeviceError(f"{rr.name} is the only route reflector of {cluster.name}")

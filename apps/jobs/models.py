@@ -21,6 +21,15 @@ class Job(models.Model):
 
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)  # not finished yet
 
+    # job_set_state (apps/jobs/runner.py); a retried attempt stays `running`, a finished
+    # job is never reopened (a retry is a new job).
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.QUEUED: frozenset({State.RUNNING}),
+        State.RUNNING: frozenset({State.SUCCEEDED, State.FAILED}),
+        State.SUCCEEDED: frozenset(),
+        State.FAILED: frozenset(),
+    }
+
     # the kinds are the workflows registered with @workflow (apps/jobs/registry.py)
     kind = models.CharField(max_length=32, choices=registry.choices)
     target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.services import instance_set_state
 from apps.jobs.models import Job, JobStep
 from workers.errors import TransientError
 
@@ -117,11 +118,13 @@ def run_job(
         if job.is_done:
             logger.info("job %s already %s; nothing to do", job.pk, job.state)
             return job
-        job.state = Job.State.RUNNING
-        job.attempts += 1
-        job.started = job.started or timezone.now()
-        job.celery_task_id = task_id or job.celery_task_id
-        job.save(update_fields=["state", "attempts", "started", "celery_task_id"])
+        job_set_state(
+            job,
+            Job.State.RUNNING,
+            attempts=job.attempts + 1,
+            started=job.started or timezone.now(),
+            celery_task_id=task_id or job.celery_task_id,
+        )
 
     run = JobRun(job, final_attempt=final_attempt)
     try:
@@ -142,7 +145,10 @@ def run_job(
 
 
 def _finish(job: Job, state: str, error: str) -> None:
-    job.state = state
-    job.error = error
-    job.finished = timezone.now()
-    job.save(update_fields=["state", "error", "error_type", "finished"])
+    job_set_state(job, state, error=error, error_type=job.error_type, finished=timezone.now())
+
+
+def job_set_state(job: Job, state: str, **fields) -> None:
+    """The one writer of a job's state, through Job.TRANSITIONS (see instance_set_state);
+    `fields` are saved with it."""
+    instance_set_state(job, state, **fields)
