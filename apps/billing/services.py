@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -61,7 +61,7 @@ def usage_record_ip(ip, *, vm, assigned: bool, at: datetime | None = None) -> Us
 
 
 def usage_record_ip_sql(*, vm, assigned: bool, at: datetime, source: str) -> tuple[str, dict]:
-    """usage_record_ip as SQL, for a PostgreSQL statement that picks the address itself.
+    """usage_record_ip as SQL, for the allocation's statements, which pick the address.
 
     Returns an `INSERT ... SELECT ... FROM source` (`source` names a relation of that
     statement with `address` and `family` columns) and its named parameters.
@@ -75,7 +75,8 @@ def usage_record_ip_sql(*, vm, assigned: bool, at: datetime, source: str) -> tup
         if field.attname in ("address", "family"):
             expressions.append(f"{source}.{field.attname}")
         else:
-            params[f"usage_{field.attname}"] = values.get(field.attname, field.get_default())
+            value = values.get(field.attname, field.get_default())
+            params[f"usage_{field.attname}"] = field.get_db_prep_save(value, connection)
             expressions.append(f"%(usage_{field.attname})s")
     # Names come from the model, every value is a parameter.
     insert = f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(columns)})"

@@ -52,9 +52,10 @@ def test_every_model_with_states_has_a_transition_table_naming_only_its_states()
 def state_changes(obj) -> list[list[str]]:
     """The state changes of `obj` in the change log, oldest first."""
     content_type = ContentType.objects.get_for_model(obj)
-    rows = ObjectChange.objects.filter(content_type=content_type, object_id=obj.pk)
-    return [row.changes_dict["state"] for row in rows.order_by("timestamp", "id")
-            if "state" in row.changes_dict and row.action == ObjectChange.Action.UPDATE]  # fmt: skip
+    rows = ObjectChange.objects.filter(
+        content_type=content_type, object_id=obj.pk, action=ObjectChange.Action.UPDATE
+    ).order_by("timestamp", "id")
+    return [row.changes_dict["state"] for row in rows if "state" in row.changes_dict]
 
 
 def test_a_failed_provisioning_is_in_the_change_log_step_by_step():
