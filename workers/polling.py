@@ -1,9 +1,9 @@
-"""Waiting, written once: poll a probe until a deadline, and the backoff between retries.
+"""Waiting, written once: poll a probe until a deadline (retries of tasks wait through
+Celery's own retry_backoff / retry_jitter).
 
 No Django here: adapters (node setup, hypervisor drivers) use it as well as workflows.
 """
 
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -40,13 +40,3 @@ def poll_until(
         if time.monotonic() > deadline:
             raise error(value)
         time.sleep(interval)
-
-
-def backoff(retries: int, *, base: float, cap: float) -> float:
-    """Seconds to wait before retry number `retries + 1`: exponential, capped, with jitter.
-
-    `base * 2**retries`, at most `cap`, then a random point in its upper half ("equal
-    jitter"): retries of jobs that failed together spread out, and none comes back at once.
-    """
-    delay = min(cap, base * 2 ** min(retries, 32))
-    return random.uniform(delay / 2, delay)

@@ -1,9 +1,11 @@
 """The one Celery task of every job: `jobs.run` runs a Job by id through its workflow.
 
 The job's kind names its workflow in the registry (apps/jobs/registry.py); the runner
-(apps/jobs/runner.py) records the run. A transient failure with tries left is retried with
-exponential backoff and jitter; the last try is the final attempt, after which the workflow
-undoes its half-done work and the job fails.
+(apps/jobs/runner.py) records the run. A transient failure with tries left (the runner
+raises `Retry`) is retried by Celery itself: `retry_backoff` from FABRIC_RETRY_BASE_SECONDS
+(whole seconds, at least 1), doubling up to MAX_BACKOFF_SECONDS, with full jitter. The last
+try is the final attempt, after which the workflow undoes its half-done work and the job
+fails.
 """
 
 from celery import shared_task
@@ -12,30 +14,31 @@ from django.conf import settings
 from apps.jobs import registry
 from apps.jobs.models import Job
 from apps.jobs.runner import Retry, run_job
-from workers.polling import backoff
 
 MAX_BACKOFF_SECONDS = 300
+
+# Celery's own retry: `Retry` from the runner is retried with exponential backoff and jitter.
+RETRY_OPTIONS = {
+    "autoretry_for": (Retry,),
+    "retry_backoff": settings.FABRIC_RETRY_BASE_SECONDS,
+    "retry_backoff_max": MAX_BACKOFF_SECONDS,
+    "retry_jitter": True,
+    "max_retries": None,  # the workflow's own count decides (final_attempt)
+}
 
 
 def _run(task, job_id: int) -> None:
     kind = Job.objects.values_list("kind", flat=True).get(pk=job_id)
     workflow = registry.get(kind)
-    retries = task.request.retries
-    try:
-        run_job(
-            job_id,
-            workflow.function,
-            task_id=task.request.id or "",
-            final_attempt=retries >= workflow.retries,
-        )
-    except Retry as exc:
-        countdown = backoff(
-            retries, base=settings.FABRIC_RETRY_BASE_SECONDS, cap=MAX_BACKOFF_SECONDS
-        )
-        raise task.retry(exc=exc, countdown=countdown) from exc
+    run_job(
+        job_id,
+        workflow.function,
+        task_id=task.request.id or "",
+        final_attempt=task.request.retries >= workflow.retries,
+    )
 
 
-@shared_task(bind=True, name="jobs.run", max_retries=None)
+@shared_task(bind=True, name="jobs.run", **RETRY_OPTIONS)
 def run_job_task(self, job_id: int) -> None:
     _run(self, job_id)
 
@@ -58,4 +61,4 @@ LEGACY_TASK_NAMES = (
     "compute.vm_stop",
 )
 for _name in LEGACY_TASK_NAMES:
-    shared_task(bind=True, name=_name, max_retries=None)(_run)
+    shared_task(bind=True, name=_name, **RETRY_OPTIONS)(_run)

@@ -1,11 +1,11 @@
-"""poll_until and backoff: the waiting every workflow, adapter and task shares."""
+"""poll_until: the waiting every workflow and adapter shares."""
 
 import itertools
 
 import pytest
 
 from workers import polling
-from workers.polling import backoff, poll_until
+from workers.polling import poll_until
 
 
 class Clock:
@@ -76,18 +76,3 @@ def test_a_probe_that_raises_stops_the_wait(clock):
     with pytest.raises(ConnectionError):
         poll_until(probe, timeout=10, interval=1, error=Late)
     assert clock.sleeps == []
-
-
-def test_backoff_grows_exponentially_with_jitter_in_its_upper_half():
-    for retries in range(6):
-        delay = 5 * 2**retries
-        waits = {backoff(retries, base=5, cap=1000) for _ in range(50)}
-        assert all(delay / 2 <= wait <= delay for wait in waits)
-        assert len(waits) > 1  # jitter: not the same wait every time
-
-
-def test_backoff_is_capped_even_after_many_retries():
-    waits = [backoff(retries, base=5, cap=300) for retries in (7, 20, 10_000)]
-    assert all(150 <= wait <= 300 for wait in waits)
-    assert backoff(3, base=0.2, cap=300) <= 1.6  # sub-second bases (the test settings) work
-    assert backoff(0, base=0, cap=300) == 0

@@ -148,9 +148,10 @@ def test_a_transient_failure_is_retried_with_backoff_then_fails(test_kind, monke
     calls, register = test_kind
     register(**{"raise": NodeUnreachable("node1: connection refused")})
     monkeypatch.setattr(settings, "FABRIC_TASK_MAX_RETRIES", 2)
-    waits = []
+    waits = []  # Celery's own backoff, as its autoretry computes it
     monkeypatch.setattr(
-        "apps.jobs.tasks.backoff", lambda retries, **kw: waits.append((retries, kw)) or 0
+        "celery.app.autoretry.get_exponential_backoff_interval",
+        lambda **kw: waits.append(kw) or 0,
     )
     job = job_create(kind="test_kind")
 
@@ -158,8 +159,9 @@ def test_a_transient_failure_is_retried_with_backoff_then_fails(test_kind, monke
 
     job.refresh_from_db()
     assert len(calls) == 3  # the first try and two retries, the last one final
-    assert [retries for retries, _ in waits] == [0, 1]
-    assert waits[0][1] == {"base": settings.FABRIC_RETRY_BASE_SECONDS, "cap": 300}
+    assert [wait["retries"] for wait in waits] == [0, 1]
+    assert waits[0] == {"factor": max(1, int(settings.FABRIC_RETRY_BASE_SECONDS)), "retries": 0,
+                        "maximum": 300, "full_jitter": True}  # fmt: skip
     assert job.state == Job.State.FAILED and job.attempts == 3
     assert "step probe failed: NodeUnreachable" in job.error
 
@@ -168,7 +170,7 @@ def test_a_transient_failure_is_retried_with_backoff_then_fails(test_kind, monke
 def test_a_workflow_may_declare_its_own_retries(test_kind, monkeypatch):
     calls, register = test_kind
     register(**{"raise": NodeUnreachable("down"), "max_retries": 0})
-    monkeypatch.setattr("apps.jobs.tasks.backoff", lambda retries, **kw: 0)
+    monkeypatch.setattr("celery.app.autoretry.get_exponential_backoff_interval", lambda **kw: 0)
     job = job_create(kind="test_kind")
 
     run_job_task.apply(args=[job.pk])
