@@ -36,11 +36,11 @@ def test_every_model_with_states_has_a_transition_table_naming_only_its_states()
         m for m in apps.get_models() if "state" in {f.name for f in m._meta.concrete_fields}
     }
     tables = set(models_with_states())
-    # the ledger copies a VM's state; deliveries and job steps record how their one attempt
-    # went, written by the service that makes it
+    # the ledger copies a VM's state, BGP sessions record what BIRD said; deliveries and job
+    # steps record how their one attempt went, written by the service that makes it
     assert with_a_state_field - tables == {
-        apps.get_model("billing.UsageEvent"), apps.get_model("billing.WebhookDelivery"),
-        apps.get_model("jobs.JobStep"),
+        apps.get_model("billing.UsageEvent"), apps.get_model("fabric.BgpSessionState"),
+        apps.get_model("billing.WebhookDelivery"), apps.get_model("jobs.JobStep"),
     }  # fmt: skip
     for model in tables:
         states = set(model.State.values)
