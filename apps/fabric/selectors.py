@@ -19,11 +19,7 @@ from workers.render import (
 )
 
 # VMs whose routes a node announces; a deleting VM's route is withdrawn first.
-ANNOUNCED_VM_STATES = (
-    VirtualMachine.State.PROVISIONING,
-    VirtualMachine.State.RUNNING,
-    VirtualMachine.State.STOPPED,
-)
+ANNOUNCED_VM_STATES = (VirtualMachine.State.PROVISIONING, *VirtualMachine.PLACED_STATES)
 
 
 SERVING_NODE_STATES = (Node.State.READY, Node.State.DRAINING)

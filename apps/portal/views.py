@@ -62,6 +62,8 @@ NON_FIELD = "__all__"
 LIVE_VM_STATES = (
     VirtualMachine.State.ORDERED,
     VirtualMachine.State.PROVISIONING,
+    VirtualMachine.State.STOPPING,
+    VirtualMachine.State.STARTING,
     VirtualMachine.State.DELETING,
 )
 TARGET_URLS = {
