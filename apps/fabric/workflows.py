@@ -366,7 +366,10 @@ def border_gateway_preview(run: JobRun) -> None:
         refuse_foreign_objects(junos, bgw)
         diff = junos.load(lines).diff
         junos.discard()
-        step.log(diff or "no difference: the router already has this configuration")
+        # skipped: nothing to apply (the portal disables Apply for this rendering)
+        (step.log if diff else step.skip)(
+            diff or "no difference: the router already has this configuration"
+        )
 
 
 @workflow(

@@ -280,3 +280,21 @@ def step_output(job: Job | None, name: str) -> JobStep | None:
     if job is None:
         return None
     return job.steps.filter(name=name).order_by("-attempt", "-position").first()
+
+
+def dry_run_found_no_difference(job: Job | None, desired: str) -> bool:
+    """Whether the border gateway dry run `job` found the router already holding `desired`
+    (the configuration rendered now): it succeeded, rendered exactly that, and its compare
+    step was skipped for want of a difference. A dry run of an older rendering says
+    nothing about this one."""
+    if job is None or job.state != Job.State.SUCCEEDED:
+        return False
+    wanted = job.steps.filter(name__in=("bgw_render", "bgw_compare")).order_by("attempt")
+    steps = {step.name: step for step in wanted}  # the last attempt's
+    render, compare = steps.get("bgw_render"), steps.get("bgw_compare")
+    return (
+        render is not None
+        and compare is not None
+        and compare.state == JobStep.State.SKIPPED
+        and render.output.rstrip("\n") == desired.rstrip("\n")
+    )

@@ -555,11 +555,14 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
 
 
 def bgw_preview_context(bgw: BorderGateway, job: Job | None, roles) -> dict:
+    desired = "\n".join(render_border_gateway_junos(border_gateway_config(bgw)))
     return {
         "roles": roles,
         "bgw": bgw,
         "preview_job": job,
         "compare": selectors.step_output(job, "bgw_compare") if job else None,
+        "desired": desired,
+        "nothing_to_apply": selectors.dry_run_found_no_difference(job, desired),
     }
 
 
@@ -576,7 +579,6 @@ class BorderGatewayDetailView(ChangesMixin, OperatorPageMixin, DetailView):
         bgw = self.object
         preview = selectors.jobs_of(bgw).filter(kind="border_gateway_preview").first()
         context.update(
-            desired="\n".join(render_border_gateway_junos(border_gateway_config(bgw))),
             history=selectors.border_gateway_history(bgw),
             **bgw_preview_context(bgw, preview, self.roles),
         )

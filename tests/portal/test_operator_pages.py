@@ -461,3 +461,36 @@ def test_pages_carry_the_portal_favicon(client):
     page = client.get("/login/").content.decode()
     assert '<link rel="icon" href="/static/portal/favicon.svg"' in page
     assert Path(finders.find("portal/favicon.svg")).read_text().startswith("<svg")
+
+
+def test_apply_is_disabled_when_the_dry_run_of_this_rendering_shows_no_difference(world):
+    client = world.client("operator")
+    detail = f"/border-gateways/{world.bgw.pk}/"
+    desired = "\n".join(render_border_gateway_junos(border_gateway_config(world.bgw)))
+
+    def dry_run(compare_state: str, output: str, rendered: str = desired):
+        return make_job(kind="border_gateway_preview", target=world.bgw, steps=[
+            ("bgw_render", "succeeded", rendered + "\n"), ("bgw_compare", compare_state, output),
+        ])  # fmt: skip
+
+    def apply_enabled() -> bool:
+        page = client.get(detail).content.decode()
+        confirm = client.get(f"{detail}apply/").content.decode()
+        enabled = f'href="{detail}apply/" id="apply"' in page
+        assert enabled == ('id="confirm-apply">' in confirm)  # both pages agree
+        assert enabled != ('id="confirm-apply" disabled' in confirm)
+        return enabled
+
+    assert apply_enabled()  # no dry run yet
+    dry_run("succeeded", "[edit protocols bgp group VM]\n+    neighbor 10.2.0.1;")
+    assert apply_enabled()
+    dry_run("skipped", "no difference: the router already has this configuration")
+    assert not apply_enabled()
+    page = client.get(detail).content.decode()
+    assert 'id="apply" disabled' in page and "nothing to apply" in page
+    # a change since that dry run (another route reflector) is something to apply again
+    make_rr(cluster=world.cluster, name="rr9", peering_ip="10.2.0.9", state="ready")
+    assert apply_enabled()
+    # and a dry run of an older rendering does not count
+    dry_run("skipped", "no difference", rendered="set something else")
+    assert apply_enabled()
