@@ -92,6 +92,26 @@ def clusters_overview() -> QuerySet[Cluster]:
     )
 
 
+def with_node_hypervisors(clusters) -> list[Cluster]:
+    """`clusters` with `node_hypervisors`: the labels of the hypervisors their nodes run
+    (what the cluster really runs, e.g. the lab's network namespaces; empty without a
+    node). One query for them all."""
+    clusters = list(clusters)
+    pairs = (
+        Node.objects.filter(cluster__in=clusters)
+        .order_by("hypervisor")
+        .values_list("cluster_id", "hypervisor")
+        .distinct()
+    )
+    labels = dict(Node.Hypervisor.choices)
+    found: dict[int, list[str]] = {}
+    for cluster_id, hypervisor in pairs:
+        found.setdefault(cluster_id, []).append(labels.get(hypervisor, hypervisor))
+    for cluster in clusters:
+        cluster.node_hypervisors = found.get(cluster.pk, [])
+    return clusters
+
+
 def vm_state_counts(vms: QuerySet[VirtualMachine]) -> list[tuple[str, str, int]]:
     """(state, label, count) for every state, in the state machine's order."""
     counts = dict(vms.order_by().values_list("state").annotate(n=Count("id")))

@@ -173,6 +173,11 @@ class ClusterListView(OperatorPageMixin, FilteredListView):
             clusters = clusters.filter(state=state)
         return clusters
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["object_list"] = selectors.with_node_hypervisors(context["object_list"])
+        return context
+
 
 class ChangesMixin:
     """An object page shows the object's change log (templates/portal/_changes.html)."""
@@ -195,6 +200,7 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         cluster = self.object
+        selectors.with_node_hypervisors([cluster])
         nodes = selectors.node_search(cluster.nodes.all()).order_by("name")
         context.update(
             route_reflectors=cluster.route_reflectors.order_by("name"),

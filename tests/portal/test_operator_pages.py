@@ -11,7 +11,7 @@ from apps.fabric.selectors import border_gateway_config, route_reflector_bird_co
 from apps.ipam.models import IPPool, Network
 from apps.jobs.models import Job
 from apps.portal.wizard import SESSION_KEY
-from tests.factories import TEST_SSH_KEY, make_rr, make_vm
+from tests.factories import TEST_SSH_KEY, make_cluster, make_node, make_rr, make_vm
 from tests.portal.conftest import make_job
 from workers.render import render_border_gateway_junos, render_route_reflector_bird
 
@@ -494,3 +494,23 @@ def test_apply_is_disabled_when_the_dry_run_of_this_rendering_shows_no_differenc
     # and a dry run of an older rendering does not count
     dry_run("skipped", "no difference", rendered="set something else")
     assert apply_enabled()
+
+
+def test_a_lab_cluster_shows_the_hypervisor_its_nodes_really_run(world):
+    lab = make_cluster(name="lab", description="Network-namespace lab", state="ready")
+    make_node(cluster=lab, name="node1", hypervisor="netns", state="ready")
+    make_node(cluster=lab, name="node2", hypervisor="netns", state="ready")
+    client = world.client("operator")
+
+    listed = client.get("/clusters/?q=lab").content.decode()
+    row = listed.split(f'href="/clusters/{lab.pk}/"', 1)[1].split("</tr>", 1)[0]
+    assert "Network namespace (lab)" in row and "KVM" not in row
+    page = client.get(f"/clusters/{lab.pk}/").content.decode()
+    hypervisors = page.split('id="cluster-hypervisors">', 1)[1].split("</dd>", 1)[0]
+    assert hypervisors == "Network namespace (lab)"
+    # a cluster of libvirt nodes says so, one without a node says what it is set up for
+    fra1 = client.get(f"/clusters/{world.cluster.pk}/").content.decode()
+    assert 'id="cluster-hypervisors">libvirt / KVM</dd>' in fra1
+    empty = make_cluster(name="empty")
+    listed = client.get("/clusters/?q=empty").content.decode()
+    assert "KVM (libvirt)" in listed.split(f'href="/clusters/{empty.pk}/"', 1)[1]
