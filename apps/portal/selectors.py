@@ -112,6 +112,11 @@ def with_node_hypervisors(clusters) -> list[Cluster]:
     return clusters
 
 
+def active_job_count() -> int:
+    """How many jobs are queued or running (every tenant's: for staff)."""
+    return Job.objects.filter(state__in=Job.ACTIVE_STATES).count()
+
+
 def vm_state_counts(vms: QuerySet[VirtualMachine]) -> list[tuple[str, str, int]]:
     """(state, label, count) for every state, in the state machine's order."""
     counts = dict(vms.order_by().values_list("state").annotate(n=Count("id")))

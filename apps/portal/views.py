@@ -141,8 +141,11 @@ def cluster_choices() -> list[tuple[str, str]]:
 # --- operator: dashboard and clusters ------------------------------------------------------------
 
 
-class DashboardView(OperatorPageMixin, TemplateView):
-    template_name = "portal/dashboard.html"
+class DashboardView(LivePartMixin, OperatorPageMixin, TemplateView):
+    """The fabric at a glance; htmx polls its live part (every 2 s while jobs run)."""
+
+    def get_template_names(self):
+        return ["portal/_dashboard_live.html" if self.request.htmx else "portal/dashboard.html"]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -155,8 +158,9 @@ class DashboardView(OperatorPageMixin, TemplateView):
             vm_counts=counts,
             vm_total=total,
             failed_jobs=with_target_urls(selectors.failed_jobs_needing_attention(), self.roles),
-            running_jobs=Job.objects.filter(state__in=Job.ACTIVE_STATES).count(),
+            running_jobs=selectors.active_job_count(),
         )
+        context["live"] = context["running_jobs"] > 0
         return context
 
 
@@ -639,9 +643,13 @@ class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
 # --- jobs (both audiences) -----------------------------------------------------------------------
 
 
-class JobListView(FilteredListView):
-    template_name = "portal/job_list.html"
+class JobListView(LivePartMixin, FilteredListView):
+    """Every job the user sees; htmx polls the table (every 2 s while one on it runs)."""
+
     states = Job.State.choices
+
+    def get_template_names(self):
+        return ["portal/_job_list_live.html" if self.request.htmx else "portal/job_list.html"]
 
     def extra_filters(self):
         return {"kind": ("kind", registry.choices())}
@@ -660,6 +668,7 @@ class JobListView(FilteredListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["object_list"] = with_target_urls(context["object_list"], self.roles)
+        context["live"] = any(not job.is_done for job in context["object_list"])
         return context
 
 
@@ -758,12 +767,33 @@ class JobAcknowledgeView(JobActionView):
         return self.go_to(request, job)
 
 
+class JobsIndicatorView(OperatorPageMixin, TemplateView):
+    """The header's "jobs running" count for staff, polled by htmx (every 3 s while some
+    run, every 30 s otherwise)."""
+
+    template_name = "portal/_jobs_indicator.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["jobs_running"] = selectors.active_job_count()
+        return context
+
+
 # --- VMs (tenant self-service; staff see every tenant's) -----------------------------------------
 
 
-class VmListView(FilteredListView):
-    template_name = "portal/vm_list.html"
+class VmListView(LivePartMixin, FilteredListView):
+    """The user's VMs; htmx polls the table (every 2 s while one on it is changing)."""
+
     states = VirtualMachine.State.choices
+
+    def get_template_names(self):
+        return ["portal/_vm_list_live.html" if self.request.htmx else "portal/vm_list.html"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["live"] = any(vm.state in LIVE_VM_STATES for vm in context["object_list"])
+        return context
 
     def extra_filters(self):
         filters = {"cluster": ("location", cluster_choices())}

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.contrib.staticfiles import finders
 
+from apps.compute.models import VirtualMachine
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import border_gateway_config, route_reflector_bird_config
 from apps.ipam.models import IPPool, Network
@@ -514,3 +515,72 @@ def test_a_lab_cluster_shows_the_hypervisor_its_nodes_really_run(world):
     empty = make_cluster(name="empty")
     listed = client.get("/clusters/?q=empty").content.decode()
     assert "KVM (libvirt)" in listed.split(f'href="/clusters/{empty.pk}/"', 1)[1]
+
+
+# --- live lists and the jobs indicator ----------------------------------------------------------
+
+
+def live_part(client, url: str):
+    response = client.get(url, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "HX-Request" in response["Vary"], url
+    return response.content.decode()
+
+
+def test_dashboard_live_part_polls_fast_while_jobs_run_and_slowly_otherwise(world):
+    client = world.client("operator")
+    page = client.get("/dashboard/").content.decode()
+    assert '<div id="dashboard-live" data-live="false"' in page and "every 30s" in page
+    part = live_part(client, "/dashboard/")
+    assert part.lstrip().startswith('<div id="dashboard-live"') and "<html" not in part
+    assert "fra1" in part and "203.0.113.0/24" in part
+
+    make_job(kind="node_add", target=world.node, state="running")
+    part = live_part(client, "/dashboard/")
+    assert 'data-live="true"' in part and 'hx-trigger="every 2s"' in part
+    assert world.client("alice").get("/dashboard/", HTTP_HX_REQUEST="true").status_code == 403
+
+
+def test_vm_list_live_part_keeps_filters_and_scope_and_follows_changing_vms(world):
+    alice = world.client("alice")
+    page = alice.get("/vms/?q=web").content.decode()
+    assert 'hx-get="/vms/?q=web"' in page and 'data-live="false"' in page
+    part = live_part(alice, "/vms/?q=web")
+    assert part.lstrip().startswith('<div id="vm-list-live"') and "<html" not in part
+    assert "web-a" in part and "web-b" not in part  # the tenant's scope, in the part too
+
+    VirtualMachine.objects.filter(pk=world.vm_a.pk).update(state="stopping")
+    part = live_part(alice, "/vms/?q=web")
+    assert 'data-live="true"' in part and "every 2s" in part and 'data-state="stopping"' in part
+    # a change elsewhere (another tenant's VM) does not speed up alice's list
+    VirtualMachine.objects.filter(pk=world.vm_a.pk).update(state="running")
+    VirtualMachine.objects.filter(pk=world.vm_b.pk).update(state="provisioning")
+    assert 'data-live="false"' in live_part(alice, "/vms/")
+    assert 'data-live="true"' in live_part(world.client("operator"), "/vms/")
+
+
+def test_job_list_live_part_follows_jobs_until_done(world):
+    client = world.client("operator")
+    part = live_part(client, "/jobs/?kind=node_add")
+    assert part.lstrip().startswith('<div id="job-list-live"') and 'data-live="false"' in part
+    assert 'hx-get="/jobs/?kind=node_add"' in part
+    running = make_job(kind="node_add", target=world.node, state="running")
+    part = live_part(client, "/jobs/?kind=node_add")
+    assert 'data-live="true"' in part and f"#{running.pk} " in part
+    alice = live_part(world.client("alice"), "/jobs/")
+    assert 'data-live="false"' in alice and "node_add" not in alice and "Add node" not in alice
+
+
+def test_staff_header_counts_queued_and_running_jobs_and_tenants_never_see_it(world):
+    client = world.client("auditor")
+    page = client.get("/clusters/").content.decode()
+    assert 'id="jobs-indicator"' in page and 'data-count="0"' in page
+    assert 'href="/jobs/?state=running"' in page and "every 30s" in page
+    make_job(kind="node_add", target=world.node, state="running")
+    make_job(kind="vm_create", target=world.vm_b, tenant=world.tenant_b, state="queued")
+    make_job(kind="vm_create", target=world.vm_a, tenant=world.tenant_a, state="failed")
+    indicator = client.get("/jobs/running/").content.decode()
+    assert indicator.startswith('<a id="jobs-indicator"') and 'data-count="2"' in indicator
+    assert "2 running" in indicator and "every 3s" in indicator
+    for who in ("alice", "alice_ro", "bob"):
+        assert 'id="jobs-indicator"' not in world.client(who).get("/vms/").content.decode()
+        assert world.client(who).get("/jobs/running/").status_code == 403
