@@ -1,17 +1,21 @@
 """Stop and start go through `stopping` / `starting`: set when queued, left when done; a
 failed attempt puts the VM back where it was; billing counts them as the state they leave."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 
 import apps.compute.workflows as compute_workflows
-from apps.billing.models import UsageEvent
+from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
 from apps.billing.selectors import usage_summary
 from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_power_start, vm_set_state
+from apps.ipam.models import IPAddress
 from apps.jobs.runner import run_job
-from tests.factories import make_node, make_ready_cluster, make_vm
+from apps.jobs.services import job_start
+from tests.factories import make_network, make_node, make_pool, make_ready_cluster, make_vm
 from workers.errors import DeviceError
 
 pytestmark = pytest.mark.django_db
@@ -39,9 +43,6 @@ def vm():
     cluster = make_ready_cluster()
     node = make_node(cluster=cluster, state="ready", hypervisor="netns")
     vm = make_vm(cluster=cluster, node=node, vnet_name="vnet9", state="running")
-    from apps.ipam.models import IPAddress
-    from tests.factories import make_network, make_pool
-
     pool = make_pool(network=make_network(cluster=cluster))
     IPAddress.objects.create(pool=pool, address=pool.first_address, family=4, vm=vm,
                              status=IPAddress.Status.ALLOCATED)  # fmt: skip
@@ -92,8 +93,6 @@ def test_a_failed_stop_or_start_puts_the_vm_back(vm, driver, start):
 
 
 def test_a_stop_queued_without_the_service_still_passes_through_stopping(vm, driver):
-    from apps.jobs.services import job_start
-
     job = job_start(kind="vm_stop", target=vm, tenant=vm.tenant)
     run_job(job.pk, compute_workflows.vm_stop)
     vm.refresh_from_db()
@@ -103,7 +102,7 @@ def test_a_stop_queued_without_the_service_still_passes_through_stopping(vm, dri
 def test_transitional_states_may_be_deleted_but_not_started_or_stopped(vm):
     vm_set_state(vm, "stopping")
     for start in (True, False):
-        with pytest.raises(Exception, match="stopping"):
+        with pytest.raises(ValidationError, match="stopping"):
             vm_power_start(vm=vm, start=start)
     vm_set_state(vm, "deleting")
     assert vm.state == "deleting"
@@ -126,3 +125,14 @@ def test_billing_counts_stopping_as_running_and_starting_as_stopped(vm):
     assert line.running == timedelta(hours=1 + 1 + 1)  # running, stopping, running again
     assert line.stopped == timedelta(hours=2 + 3)  # stopped, starting
     assert line.provisioned == timedelta(hours=8)
+
+
+def test_webhooks_are_told_of_each_state_a_stop_passes_through(vm, driver):
+    WebhookEndpoint.objects.create(name="billing", url="https://billing.example.net/hook",
+                                   secret="whsec_test")  # fmt: skip
+    job = vm_power_start(vm=vm, start=False)
+    run_job(job.pk, compute_workflows.vm_stop)
+    sent = [json.loads(d.body)["data"]["vm"] for d in WebhookDelivery.objects.order_by("pk")]
+    assert [(s["previous_state"], s["state"]) for s in sent] == [
+        ("running", "stopping"), ("stopping", "stopped"),
+    ]  # fmt: skip
