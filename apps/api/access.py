@@ -52,6 +52,13 @@ class Access:
         """The tenants this principal acts for (with one of `roles`, when given)."""
         return [t for t, role in self.tenant_roles.items() if roles is None or role in roles]
 
+    def scope(self, queryset, field: str = "tenant"):
+        """`queryset` limited to the tenants this principal acts for (all of them for
+        platform roles); `field` leads from the model to its tenant."""
+        if self.sees_all_tenants:
+            return queryset
+        return queryset.filter(**{f"{field}__in": self.tenant_ids()})
+
     def may(self, roles: frozenset[str], tenant_id: int | None = None) -> bool:
         """Whether a role in `roles` applies: platform-wide, or for `tenant_id`."""
         if self.platform_role in roles:

@@ -5,7 +5,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.api.filters import OUT_OF_RANGE, check_utc_range
+from apps.core.filtersets import OUT_OF_RANGE, check_utc_range
 from apps.core.validators import parse_asn
 from apps.jobs.models import Job
 

@@ -1,12 +1,11 @@
 """Base classes of every API view: authentication, roles, tenant scoping, filters, services."""
 
-from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, status, viewsets
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.api.access import Access, get_access
-from apps.api.filters import NoNullCharacters, RoleSearchFilter, StrictOrderingFilter
+from apps.api.filters import NoNullCharacters, RoleFilterBackend, StrictOrderingFilter
 from apps.api.permissions import Policy, RolePermission
 from apps.api.serializers import refuse_read_only_writes
 from apps.api.throttling import ThrottleBeforeRefusingMixin
@@ -38,9 +37,7 @@ class TenantScopedMixin:
     def scope(self, queryset):
         if getattr(self, "swagger_fake_view", False):
             return queryset
-        if self.tenant_field and not self.access.sees_all_tenants:
-            queryset = queryset.filter(**{f"{self.tenant_field}__in": self.access.tenant_ids()})
-        return queryset
+        return self.access.scope(queryset, self.tenant_field) if self.tenant_field else queryset
 
     def get_queryset(self):
         return self.scope(super().get_queryset())
@@ -67,15 +64,8 @@ class ApiViewSet(
     policy = Policy()
     permission_classes = [RolePermission]
     lookup_value_regex = "[^/]+"  # any id reaches the view, which answers 404 in JSON
-    filter_backends = [
-        NoNullCharacters,
-        DjangoFilterBackend,
-        RoleSearchFilter,
-        StrictOrderingFilter,
-    ]
+    filter_backends = [NoNullCharacters, RoleFilterBackend, StrictOrderingFilter]
     ordering_fields: list[str] = ["id"]
-    search_fields: list[str] = []
-    staff_search_fields: list[str] = []  # searched for platform roles only
     extra_errors: dict[str, tuple[int, ...]] = {}
 
     def get_serializer(self, *args, **kwargs):

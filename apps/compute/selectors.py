@@ -1,16 +1,16 @@
-"""Reads for compute: VMs with what their lists show, and the jobs that work on a VM."""
+"""Reads for compute: VMs with what their lists show."""
 
 from django.db.models import Prefetch, QuerySet
 
 from apps.compute.models import VirtualMachine
 from apps.ipam.models import IPAddress
-from apps.jobs.models import Job
-from apps.jobs.selectors import last_job_for
 
 
-def vm_list() -> QuerySet[VirtualMachine]:
-    """VMs with plan and addresses loaded: a page of them costs a fixed number of queries."""
-    return VirtualMachine.objects.select_related("plan").prefetch_related(
+def vm_list(vms: QuerySet[VirtualMachine] | None = None) -> QuerySet[VirtualMachine]:
+    """`vms` (default: every VM) with tenant, cluster, node, plan and addresses loaded: a
+    page of them costs a fixed number of queries (the API's lists and the portal's)."""
+    vms = VirtualMachine.objects.all() if vms is None else vms
+    return vms.select_related("tenant", "cluster", "node", "plan").prefetch_related(
         Prefetch(
             "ip_addresses",
             queryset=IPAddress.objects.order_by("family", "key").only(
@@ -18,7 +18,3 @@ def vm_list() -> QuerySet[VirtualMachine]:
             ),
         )
     )
-
-
-def vm_last_job(vm: VirtualMachine) -> Job | None:
-    return last_job_for(vm)

@@ -16,6 +16,9 @@ from workers.render import (
     NodeBirdConfig,
     RouteReflectorBirdConfig,
     VmRoute,
+    render_border_gateway_junos,
+    render_node_bird,
+    render_route_reflector_bird,
 )
 
 # VMs whose routes a node announces; a deleting VM's route is withdrawn first.
@@ -126,6 +129,21 @@ def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
         networks_v4=networks_v4,
         networks_v6=networks_v6,
     )
+
+
+def rendered_node_bird(node: Node) -> str:
+    """The node's bird.conf as its jobs apply it."""
+    return render_node_bird(node_bird_config(node))
+
+
+def rendered_route_reflector_bird(rr: RouteReflector) -> str:
+    """The RR's bird.conf as its jobs apply it."""
+    return render_route_reflector_bird(route_reflector_bird_config(rr))
+
+
+def rendered_border_gateway_junos(bgw: BorderGateway) -> str:
+    """The border gateway's Junos set lines as its jobs load them, one a line."""
+    return "\n".join(render_border_gateway_junos(border_gateway_config(bgw)))
 
 
 def _literal_ips(values) -> list[str]:

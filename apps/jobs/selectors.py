@@ -8,7 +8,18 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, QuerySet
 
 from apps.jobs import causes, registry
-from apps.jobs.models import Job
+from apps.jobs.models import Job, JobStep
+
+
+def job_list() -> QuerySet[Job]:
+    """Jobs with what their lists and pages show (target type, tenant, who started and who
+    acknowledged them) loaded in the same query."""
+    return Job.objects.select_related("target_type", "tenant", "created_by", "acknowledged_by")
+
+
+def steps_in_order() -> QuerySet[JobStep]:
+    """Job steps as a job's page shows them: by attempt, then position."""
+    return JobStep.objects.order_by("attempt", "position")
 
 
 def jobs_targeting(model: type[Model], ids) -> QuerySet[Job]:

@@ -267,21 +267,23 @@ def plan_label(plan: Plan) -> str:
     )
 
 
-class ListFilterForm(forms.Form):
-    """The search box and filters of a list page (GET parameters)."""
+class OneOfChoices(forms.Select):
+    """A drop-down for a filter that takes several values (`?state=a&state=b` in the API):
+    the page picks one, and "any" (the empty choice) is none."""
 
-    q = forms.CharField(required=False, label="Search")
-    state = forms.ChoiceField(required=False)
+    def value_from_datadict(self, data, files, name):
+        return [value for value in data.getlist(name) if value]
 
-    def __init__(self, *args, states, extra: dict | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["state"].choices = [("", "any state"), *states]
-        for name, (label, choices) in (extra or {}).items():
-            self.fields[name] = forms.ChoiceField(
-                required=False, label=label, choices=[("", f"any {label}"), *choices]
-            )
 
-    def value(self, name: str) -> str:
-        if not self.is_valid():
-            return ""
-        return str(self.cleaned_data.get(name) or "")
+def list_filters(form: forms.Form, labels: dict[str, str], choices: dict) -> list:
+    """The drop-downs of a list page: the fields of a filterset's `form` named in `labels`
+    (name -> what the page calls it, "any location"), with the field's own choices or, for a
+    filter that takes an id, `choices[name]`. Call before the form is validated."""
+    shown = []
+    for name, label in labels.items():
+        field = form.fields[name]
+        options = choices.get(name) or [c for c in getattr(field, "choices", []) if c[0] != ""]
+        widget = OneOfChoices if isinstance(field, forms.MultipleChoiceField) else forms.Select
+        field.widget = widget(choices=[("", f"any {label}"), *options], attrs={"aria-label": label})
+        shown.append(form[name])
+    return shown

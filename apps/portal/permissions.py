@@ -49,11 +49,6 @@ class PortalRoles:
         return bool(self.access.roles)
 
     @property
-    def visible_tenant_ids(self) -> list[int] | None:
-        """The tenants whose objects are visible; None means all of them."""
-        return None if self.is_platform else self.access.tenant_ids()
-
-    @property
     def order_tenant_ids(self) -> list[int]:
         """The tenants this user may order for as a tenant user."""
         return self.access.tenant_ids(frozenset({TENANT_USER}))
@@ -66,10 +61,9 @@ class PortalRoles:
         """May change this tenant's objects (stop, start, delete a VM)."""
         return self.access.may(ACTING_ROLES, tenant_id)
 
-    def scope(self, queryset: QuerySet, field: str = "tenant_id") -> QuerySet:
+    def scope(self, queryset: QuerySet, field: str = "tenant") -> QuerySet:
         """`queryset` limited to the visible tenants (others' objects answer 404)."""
-        ids = self.visible_tenant_ids
-        return queryset if ids is None else queryset.filter(**{f"{field}__in": ids})
+        return self.access.scope(queryset, field)
 
 
 def portal_roles(request) -> PortalRoles:

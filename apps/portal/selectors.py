@@ -20,7 +20,8 @@ from django.db.models.functions import Coalesce
 from apps.compute.models import VirtualMachine
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import active_route_reflectors
-from apps.ipam.models import IPAddress, IPPool
+from apps.ipam.models import IPPool
+from apps.ipam.selectors import pool_list
 from apps.jobs.models import Job, JobStep
 
 # --- IP pools ----------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ def usable_size(pool: IPPool) -> int:
 
 def pool_usage(cluster: Cluster | None = None) -> list[PoolUsage]:
     """Every pool (of `cluster`) with its addresses in use (allocated, reserved, quarantined)."""
-    pools = IPPool.objects.select_related("network__cluster").annotate(used=Count("addresses"))
+    pools = pool_list()
     if cluster is not None:
         pools = pools.filter(network__cluster=cluster)
     pools = pools.order_by("network__cluster__name", "network__family", "network__prefix", "name")
@@ -152,53 +153,8 @@ def failed_jobs_needing_attention(limit: int = 10) -> QuerySet[Job]:
 # --- lists -------------------------------------------------------------------------------------
 
 
-def vm_search(vms: QuerySet[VirtualMachine], *, q: str = "", state: str = "", cluster: str = ""):
-    """VMs whose name or address matches `q`, in `state` and `cluster` when given."""
-    if q:
-        by_address = IPAddress.objects.filter(vm=OuterRef("pk"), address__startswith=q)
-        vms = vms.filter(Q(name__icontains=q) | Exists(by_address))
-    if state:
-        vms = vms.filter(state=state)
-    if cluster.isdigit():
-        vms = vms.filter(cluster_id=int(cluster))
-    return vms
-
-
-def vm_page_queryset(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine]:
-    """What a VM list row shows, loaded with the page (no query per row)."""
-    return vms.select_related("tenant", "cluster", "node", "plan").prefetch_related(
-        Prefetch(
-            "ip_addresses",
-            queryset=IPAddress.objects.order_by("family", "key").only(
-                "id", "vm_id", "address", "family"
-            ),
-        )
-    )
-
-
-def job_search(
-    jobs: QuerySet[Job], *, q: str = "", state: str = "", kind: str = "", errors: bool = False
-):
-    """Jobs whose target (or, with `errors`, for platform roles, error) matches `q`."""
-    if q:
-        match = Q(target_repr__icontains=q)
-        if errors:
-            match |= Q(error__icontains=q)
-        jobs = jobs.filter(match)
-    if state:
-        jobs = jobs.filter(state=state)
-    if kind:
-        jobs = jobs.filter(kind=kind)
-    return jobs.select_related("target_type", "tenant", "created_by")
-
-
-def node_search(nodes: QuerySet[Node], *, q: str = "", state: str = "", cluster: str = ""):
-    if q:
-        nodes = nodes.filter(Q(name__icontains=q) | Q(underlay_ip__startswith=q))
-    if state:
-        nodes = nodes.filter(state=state)
-    if cluster.isdigit():
-        nodes = nodes.filter(cluster_id=int(cluster))
+def node_list(nodes: QuerySet[Node]) -> QuerySet[Node]:
+    """Nodes with their cluster and their count of VMs not deleted."""
     active = ~Q(virtual_machines__state=VirtualMachine.State.DELETED)
     return nodes.select_related("cluster").annotate(
         vm_count=Count("virtual_machines", filter=active)
@@ -206,17 +162,6 @@ def node_search(nodes: QuerySet[Node], *, q: str = "", state: str = "", cluster:
 
 
 # --- jobs of one object --------------------------------------------------------------------------
-
-
-def jobs_of(target) -> QuerySet[Job]:
-    content_type = ContentType.objects.get_for_model(type(target))
-    return Job.objects.filter(target_type=content_type, target_id=target.pk).order_by(
-        "-created", "-id"
-    )
-
-
-def steps_of(job: Job) -> list[JobStep]:
-    return list(job.steps.order_by("attempt", "position"))
 
 
 def last_node_apply_step(node: Node) -> JobStep | None:

@@ -14,14 +14,18 @@ from django.utils.cache import patch_vary_headers
 from django.views.generic import DetailView, ListView, TemplateView, View
 
 from apps.changes.selectors import history_of
+from apps.compute.filtersets import VirtualMachineFilterSet
 from apps.compute.models import VirtualMachine
+from apps.compute.selectors import vm_list
 from apps.compute.services import ClusterNotReady, vm_delete_start, vm_order, vm_power_start
+from apps.core.filtersets import BaseFilterSet
+from apps.fabric.filtersets import ClusterFilterSet, NodeFilterSet
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
-    border_gateway_config,
-    node_bird_config,
     ready_route_reflectors,
-    route_reflector_bird_config,
+    rendered_border_gateway_junos,
+    rendered_node_bird,
+    rendered_route_reflector_bird,
     serving_nodes,
 )
 from apps.fabric.services import (
@@ -36,26 +40,30 @@ from apps.fabric.services import (
     route_reflector_remove_start,
 )
 from apps.ipam.services import PoolExhausted
-from apps.jobs import registry
+from apps.jobs.filtersets import JobFilterSet
 from apps.jobs.models import Job, JobStep
-from apps.jobs.selectors import likely_cause, newer_job, retry_refusal
+from apps.jobs.selectors import (
+    job_list,
+    jobs_for,
+    last_job_for,
+    likely_cause,
+    newer_job,
+    retry_refusal,
+    steps_in_order,
+)
 from apps.jobs.services import job_acknowledge, job_retry
 from apps.portal import selectors, wizard
+from apps.portal.first_run import first_run_steps, setup_pending
 from apps.portal.forms import (
     ConfirmForm,
-    ListFilterForm,
     NodeForm,
     RouteReflectorForm,
     VmOrderForm,
     add_errors,
+    list_filters,
 )
 from apps.portal.permissions import OperatorPageMixin, PortalMixin, portal_roles
 from apps.tenancy.models import Tenant
-from workers.render import (
-    render_border_gateway_junos,
-    render_node_bird,
-    render_route_reflector_bird,
-)
 
 PAGE_SIZE = 50
 NON_FIELD = "__all__"
@@ -113,24 +121,32 @@ class LivePartMixin:
 
 
 class FilteredListView(PortalMixin, ListView):
-    """A paginated list with a search box and filters from GET parameters."""
+    """A paginated list filtered by its model's filterset (the API's, `filterset_class`) on
+    the GET parameters. The page shows the search box (`q`) and a drop-down for each of
+    `filter_labels` (filter name -> what it is called on the page)."""
 
     paginate_by = PAGE_SIZE
-    states: list = []
+    filterset_class: type[BaseFilterSet]
+    filter_labels = {"state": "state"}
 
-    def extra_filters(self) -> dict:
+    def filter_choices(self) -> dict[str, list[tuple[str, str]]]:
+        """The choices of the shown filters that take an id (cluster, tenant)."""
         return {}
 
-    def get_filter_form(self) -> ListFilterForm:
-        if not hasattr(self, "_filter_form"):
-            self._filter_form = ListFilterForm(
-                self.request.GET, states=self.states, extra=self.extra_filters()
-            )
-        return self._filter_form
+    def filtered(self, queryset):
+        filterset = self.filterset_class(
+            self.request.GET,
+            queryset=queryset,
+            request=self.request,
+            sees_all_tenants=self.roles.is_platform,
+        )
+        self.filter_form = filterset.form
+        self.filter_fields = list_filters(filterset.form, self.filter_labels, self.filter_choices())
+        return filterset.qs
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["filter_form"] = self.get_filter_form()
+        context.update(filter_form=self.filter_form, filter_fields=self.filter_fields)
         return context
 
 
@@ -160,22 +176,19 @@ class DashboardView(LivePartMixin, OperatorPageMixin, TemplateView):
             failed_jobs=with_target_urls(selectors.failed_jobs_needing_attention(), self.roles),
             running_jobs=selectors.active_job_count(),
         )
+        if self.roles.can_administer:
+            steps = first_run_steps()
+            context["setup_steps"] = steps if setup_pending(steps) else None
         context["live"] = context["running_jobs"] > 0
         return context
 
 
 class ClusterListView(OperatorPageMixin, FilteredListView):
     template_name = "portal/cluster_list.html"
-    states = Cluster.State.choices
+    filterset_class = ClusterFilterSet
 
     def get_queryset(self):
-        form = self.get_filter_form()
-        clusters = selectors.clusters_overview()
-        if q := form.value("q"):
-            clusters = clusters.filter(name__icontains=q)
-        if state := form.value("state"):
-            clusters = clusters.filter(state=state)
-        return clusters
+        return self.filtered(selectors.clusters_overview())
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -205,7 +218,7 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
         context = super().get_context_data(**kwargs)
         cluster = self.object
         selectors.with_node_hypervisors([cluster])
-        nodes = selectors.node_search(cluster.nodes.all()).order_by("name")
+        nodes = selectors.node_list(cluster.nodes.all()).order_by("name")
         context.update(
             route_reflectors=cluster.route_reflectors.order_by("name"),
             nodes=nodes[:PAGE_SIZE],
@@ -213,7 +226,7 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             pools=selectors.pool_usage(cluster),
             border_gateway=BorderGateway.objects.filter(cluster=cluster).first(),
             vm_counts=selectors.vm_state_counts(cluster.virtual_machines.all()),
-            jobs=with_target_urls(selectors.jobs_of(cluster)[:10], self.roles),
+            jobs=with_target_urls(jobs_for(cluster)[:10], self.roles),
         )
         return context
 
@@ -339,19 +352,15 @@ class WizardCancelView(OperatorPageMixin, View):
 
 class NodeListView(OperatorPageMixin, FilteredListView):
     template_name = "portal/node_list.html"
-    states = Node.State.choices
+    filterset_class = NodeFilterSet
+    filter_labels = {"state": "state", "cluster": "cluster"}
 
-    def extra_filters(self):
-        return {"cluster": ("cluster", cluster_choices())}
+    def filter_choices(self):
+        return {"cluster": cluster_choices()}
 
     def get_queryset(self):
-        form = self.get_filter_form()
-        return selectors.node_search(
-            Node.objects.all(),
-            q=form.value("q"),
-            state=form.value("state"),
-            cluster=form.value("cluster"),
-        ).order_by("cluster__name", "name")
+        nodes = self.filtered(selectors.node_list(Node.objects.all()))
+        return nodes.order_by("cluster__name", "name")
 
 
 class NodeDetailView(ChangesMixin, OperatorPageMixin, DetailView):
@@ -365,18 +374,17 @@ class NodeDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         node = self.object
-        vms = selectors.vm_page_queryset(
-            node.virtual_machines.exclude(state=VirtualMachine.State.DELETED)
-        ).order_by("name")
+        vms = vm_list(node.virtual_machines.exclude(state=VirtualMachine.State.DELETED))
+        vms = vms.order_by("name")
         sessions, sessions_step = selectors.node_sessions(node)
         context.update(
             vms=vms[:200],
             vm_count=vms.count(),
             sessions=sessions,
             sessions_step=sessions_step,
-            desired_bird=render_node_bird(node_bird_config(node)),
+            desired_bird=rendered_node_bird(node),
             apply_step=selectors.last_node_apply_step(node),
-            jobs=with_target_urls(selectors.jobs_of(node)[:10], self.roles),
+            jobs=with_target_urls(jobs_for(node)[:10], self.roles),
         )
         return context
 
@@ -448,7 +456,7 @@ class NodeCreateView(ClusterChildFormView):
 
     def save(self, form) -> Job:
         node = node_create(created_by=self.request.user, cluster=self.cluster, **form.cleaned_data)
-        return selectors.jobs_of(node).first()
+        return last_job_for(node)
 
 
 class RouteReflectorCreateView(ClusterChildFormView):
@@ -555,7 +563,7 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             .order_by("-started", "-id")[:5]
         )
         context.update(
-            desired_bird=render_route_reflector_bird(route_reflector_bird_config(rr)),
+            desired_bird=rendered_route_reflector_bird(rr),
             apply_steps=list(steps),
         )
         return context
@@ -565,7 +573,7 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
 
 
 def bgw_preview_context(bgw: BorderGateway, job: Job | None, roles) -> dict:
-    desired = "\n".join(render_border_gateway_junos(border_gateway_config(bgw)))
+    desired = rendered_border_gateway_junos(bgw)
     return {
         "roles": roles,
         "bgw": bgw,
@@ -587,7 +595,7 @@ class BorderGatewayDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         bgw = self.object
-        preview = selectors.jobs_of(bgw).filter(kind="border_gateway_preview").first()
+        preview = jobs_for(bgw).filter(kind="border_gateway_preview").first()
         context.update(
             history=selectors.border_gateway_history(bgw),
             **bgw_preview_context(bgw, preview, self.roles),
@@ -611,9 +619,7 @@ class BorderGatewayDryRunView(OperatorPageMixin, View):
         if job_pk is None:
             return redirect("portal:bgw", pk)
         bgw = get_object_or_404(BorderGateway.objects.select_related("cluster"), pk=pk)
-        job = get_object_or_404(
-            selectors.jobs_of(bgw).filter(kind="border_gateway_preview"), pk=job_pk
-        )
+        job = get_object_or_404(jobs_for(bgw).filter(kind="border_gateway_preview"), pk=job_pk)
         return render(
             request, "portal/_bgw_preview.html", bgw_preview_context(bgw, job, self.roles)
         )
@@ -630,7 +636,7 @@ class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
         bgw = get_object_or_404(
             BorderGateway.objects.select_related("cluster"), pk=self.kwargs["pk"]
         )
-        preview = selectors.jobs_of(bgw).filter(kind="border_gateway_preview").first()
+        preview = jobs_for(bgw).filter(kind="border_gateway_preview").first()
         context.update(bgw_preview_context(bgw, preview, self.roles))
         return context
 
@@ -646,24 +652,15 @@ class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
 class JobListView(LivePartMixin, FilteredListView):
     """Every job the user sees; htmx polls the table (every 2 s while one on it runs)."""
 
-    states = Job.State.choices
+    filterset_class = JobFilterSet
+    filter_labels = {"state": "state", "kind": "kind"}
 
     def get_template_names(self):
         return ["portal/_job_list_live.html" if self.request.htmx else "portal/job_list.html"]
 
-    def extra_filters(self):
-        return {"kind": ("kind", registry.choices())}
-
     def get_queryset(self):
-        form = self.get_filter_form()
-        jobs = self.roles.scope(Job.objects.all())
-        return selectors.job_search(
-            jobs,
-            q=form.value("q"),
-            state=form.value("state"),
-            kind=form.value("kind"),
-            errors=self.roles.is_platform,  # tenants are not shown errors: no match on them
-        ).order_by("-created", "-id")
+        jobs = self.filtered(self.roles.scope(job_list()))
+        return jobs.order_by("-created", "-id")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -679,9 +676,7 @@ class JobDetailView(LivePartMixin, PortalMixin, DetailView):
     context_object_name = "job"
 
     def get_queryset(self):
-        return self.roles.scope(
-            Job.objects.select_related("target_type", "tenant", "created_by", "acknowledged_by")
-        )
+        return self.roles.scope(job_list())
 
     def get_template_names(self):
         return ["portal/_job_progress.html" if self.request.htmx else "portal/job_detail.html"]
@@ -690,7 +685,7 @@ class JobDetailView(LivePartMixin, PortalMixin, DetailView):
         context = super().get_context_data(**kwargs)
         job = self.object
         job.target_url = target_url(job, self.roles)
-        steps = selectors.steps_of(job)
+        steps = list(steps_in_order().filter(job=job))
         context.update(
             steps=steps,
             attempts=sorted({s.attempt for s in steps}),
@@ -783,9 +778,10 @@ class JobsIndicatorView(OperatorPageMixin, TemplateView):
 
 
 class VmListView(LivePartMixin, FilteredListView):
-    """The user's VMs; htmx polls the table (every 2 s while one on it is changing)."""
+    """VMs not deleted, unless the state filter asks for deleted ones; htmx polls the table
+    (every 2 s while one on it is changing)."""
 
-    states = VirtualMachine.State.choices
+    filterset_class = VirtualMachineFilterSet
 
     def get_template_names(self):
         return ["portal/_vm_list_live.html" if self.request.htmx else "portal/vm_list.html"]
@@ -795,24 +791,23 @@ class VmListView(LivePartMixin, FilteredListView):
         context["live"] = any(vm.state in LIVE_VM_STATES for vm in context["object_list"])
         return context
 
-    def extra_filters(self):
-        filters = {"cluster": ("location", cluster_choices())}
+    @property
+    def filter_labels(self):
+        labels = {"state": "state", "cluster": "location"}
+        return {**labels, "tenant": "tenant"} if self.roles.is_platform else labels
+
+    def filter_choices(self):
+        choices = {"cluster": cluster_choices()}
         if self.roles.is_platform:
             tenants = Tenant.objects.values_list("pk", "name")
-            filters["tenant"] = ("tenant", [(str(pk), name) for pk, name in tenants])
-        return filters
+            choices["tenant"] = [(str(pk), name) for pk, name in tenants]
+        return choices
 
     def get_queryset(self):
-        form = self.get_filter_form()
-        vms = self.roles.scope(VirtualMachine.objects.all())
-        if form.value("state") != VirtualMachine.State.DELETED:
+        vms = self.filtered(vm_list(self.roles.scope(VirtualMachine.objects.all())))
+        if VirtualMachine.State.DELETED not in self.filter_form.cleaned_data.get("state", []):
             vms = vms.exclude(state=VirtualMachine.State.DELETED)
-        vms = selectors.vm_search(
-            vms, q=form.value("q"), state=form.value("state"), cluster=form.value("cluster")
-        )
-        if (tenant := form.value("tenant")).isdigit():
-            vms = vms.filter(tenant_id=int(tenant))
-        return selectors.vm_page_queryset(vms).order_by("-created", "-id")
+        return vms.order_by("-created", "-id")
 
 
 def vm_context(vm: VirtualMachine, roles) -> dict:
@@ -820,8 +815,8 @@ def vm_context(vm: VirtualMachine, roles) -> dict:
     addresses = list(vm.ip_addresses.order_by("family"))
     ipv4 = next((ip.address for ip in addresses if ip.family == 4), None)
     ipv6 = next((ip.address for ip in addresses if ip.family == 6), None)
-    job = selectors.jobs_of(vm).first()
-    steps = selectors.steps_of(job) if job else []
+    job = jobs_for(vm).first()
+    steps = list(steps_in_order().filter(job=job)) if job else []
     live = vm.state in LIVE_VM_STATES or bool(job and not job.is_done)
     return {
         "vm": vm,
@@ -833,7 +828,7 @@ def vm_context(vm: VirtualMachine, roles) -> dict:
         "live": live,
         "can_act": roles.can_act_for(vm.tenant_id),
         "show_node": roles.is_platform,
-        "jobs": selectors.jobs_of(vm)[:10],
+        "jobs": jobs_for(vm)[:10],
     }
 
 

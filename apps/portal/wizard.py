@@ -8,7 +8,9 @@ field encryption key). Each step is validated by its forms (the models' `full_cl
 and then together with the steps before it by creating the records in a transaction that
 is rolled back, so cross-record rules (an RR on the border gateway's address, a pool
 holding the gateway, a prefix another cluster uses) are reported on the step that
-introduced them. "Create" runs the same code for real and queues provisioning.
+introduced them. The review's configs are rendered inside that transaction by the
+selectors provisioning renders with. "Create" runs the same code for real and queues
+provisioning.
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from django.forms import Form
 
 from apps.core.fields import decrypt, encrypt
 from apps.fabric.models import Cluster
+from apps.fabric.selectors import rendered_border_gateway_junos, rendered_route_reflector_bird
 from apps.fabric.services import (
     border_gateway_create,
     cluster_create,
@@ -35,7 +38,6 @@ from apps.portal.forms import (
     RouteReflectorForm,
     add_errors,
 )
-from apps.portal.previews import wizard_previews
 
 SESSION_KEY = "portal_cluster_wizard"
 STEPS = [
@@ -195,6 +197,22 @@ def create_records(bound: Bound, *, upto: str) -> dict:
     return records
 
 
+def rehearse(bound: Bound, *, upto: str, inside=None):
+    """Create the records of the steps up to `upto` in a transaction that is rolled back
+    (errors go on the forms). `inside(records)` runs before the rollback; its answer is
+    returned (None when the records could not all be created)."""
+    answer = None
+    try:
+        with transaction.atomic():
+            records = create_records(bound, upto=upto)
+            if inside is not None:
+                answer = inside(records)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return answer
+
+
 def validate(bound: Bound, *, upto: str) -> bool:
     """Forms of the steps up to `upto` valid, and their records creatable together."""
     steps = FORM_STEPS[: FORM_STEPS.index(upto) + 1]
@@ -202,12 +220,7 @@ def validate(bound: Bound, *, upto: str) -> bool:
         form.is_valid() for key, form in bound.forms.items() if bound.step_of_form[key] in steps
     ):
         return False
-    try:
-        with transaction.atomic():
-            create_records(bound, upto=upto)
-            raise _Rollback
-    except _Rollback:
-        pass
+    rehearse(bound, upto=upto)
     return not any(
         form.errors for key, form in bound.forms.items() if bound.step_of_form[key] in steps
     )
@@ -226,7 +239,7 @@ def bind_all(store: WizardStore) -> tuple[Bound, str | None]:
 
 
 def cleaned(bound: Bound) -> dict:
-    """The cleaned data of every step, as the previews take it."""
+    """The cleaned data of every step, as the review shows it."""
     f = bound.forms
     return {
         "cluster": f["cluster"].cleaned_data,
@@ -236,8 +249,17 @@ def cleaned(bound: Bound) -> dict:
     }
 
 
-def previews(bound: Bound) -> dict[str, str]:
-    return wizard_previews(cleaned(bound))
+def previews(bound: Bound) -> dict[str, str] | None:
+    """The Junos set lines and the RR bird.conf that provisioning will apply: the records
+    created, rendered by the selectors provisioning uses, and rolled back."""
+
+    def render(records) -> dict[str, str]:
+        return {
+            "junos": rendered_border_gateway_junos(records["bgw"]),
+            "bird": rendered_route_reflector_bird(records["rr"]),
+        }
+
+    return rehearse(bound, upto=FORM_STEPS[-1], inside=render)
 
 
 @transaction.atomic

@@ -4,12 +4,13 @@ import hashlib
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.services import instance_create, instance_delete, instance_update
-from apps.tenancy.models import ApiKey, Membership, Tenant
+from apps.tenancy.models import ApiKey, Membership, Role, Tenant
 
 API_KEY_PREFIX = "fpk_"
 
@@ -38,6 +39,39 @@ def membership_update(membership: Membership, **fields) -> Membership:
 def membership_delete(membership: Membership) -> None:
     """Delete a membership; the keys it gave are revoked (see `member_keys_revoke`)."""
     instance_delete(membership)
+
+
+@transaction.atomic
+def member_invite(
+    *, username: str, role: str, tenant: Tenant | None = None, email: str = ""
+) -> tuple[Membership, str | None]:
+    """Give `username` a membership, creating the user when there is none by that name.
+
+    Returns the membership and, for a new user, its generated password (stored only as a
+    hash: shown once by the caller). Nothing is created when any part is invalid.
+    """
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    password = None
+    if user is None:
+        password = secrets.token_urlsafe(12)
+        user = user_model(username=username, email=email)
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+    elif Membership.objects.filter(user=user, tenant=tenant).exists():
+        scope = f"of {tenant.name}" if tenant else "of the platform"
+        raise ValidationError({"username": f"{username} is already a member {scope}."})
+    membership = membership_create(user=user, tenant=tenant, role=role)
+    return membership, password
+
+
+def membership_remove(*, membership: Membership, by) -> None:
+    """Remove a membership on `by`'s request; an administrator can't remove their own
+    administrator membership (they would lock themselves out)."""
+    if membership.user_id == getattr(by, "pk", None) and membership.role == Role.ADMIN:
+        raise ValidationError("You can't remove your own administrator membership.")
+    membership_delete(membership)
 
 
 def member_keys_revoke(*, user_id: int, tenant_id: int | None, leaving: int | None = None) -> int:

@@ -21,6 +21,8 @@ EDGES = ["0001-01-01T00:00:00%2B14:00", "9999-12-31T23:59:59-14:00"]  # not in U
         ("/api/v1/jobs/", "created_before"),
         ("/api/v1/usage-events/", "after"),
         ("/api/v1/usage-events/", "before"),
+        ("/api/v1/changes/", "since"),
+        ("/api/v1/changes/", "before"),
         ("/api/v1/usage/", "from"),
         ("/api/v1/usage/", "to"),
     ],

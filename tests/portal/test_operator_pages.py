@@ -210,6 +210,32 @@ def test_wizard_review_sends_back_to_a_step_that_no_longer_validates(world):
     assert Cluster.objects.filter(name="ams1").count() == 1
 
 
+def test_wizard_review_with_default_names_and_ipv4_only_is_what_provisioning_renders(world):
+    """The review renders the records created in a rolled-back transaction with the
+    selectors provisioning uses: the derived group and policy names, one family."""
+    client = world.client("admin")
+    bgp = {**BGP_STEP, "bgw-bgp_group": "", "bgw-policy_name": "", "bgw-peer_asn": "65020"}
+    ipv4_only = {k: v for k, v in NETWORKS_STEP.items() if not k.startswith("net-ipv6")}
+    walk(client, ("bgp", bgp), ("route-reflector", RR_STEP), ("networks", ipv4_only))
+    models = (Cluster, BorderGateway, RouteReflector, Network, IPPool)
+    counts = [model.objects.count() for model in models]
+    page = client.get("/clusters/new/review/").content.decode()
+    assert "set protocols bgp group FABRIC-ams1 " in pre(page, "junos-preview")
+    # The rehearsal left nothing behind.
+    assert counts == [model.objects.count() for model in models]
+    client.post("/clusters/new/review/")
+    cluster = Cluster.objects.get(name="ams1")
+    bgw, rr = (
+        BorderGateway.objects.get(cluster=cluster),
+        RouteReflector.objects.get(cluster=cluster),
+    )
+    assert pre(page, "junos-preview") == "\n".join(
+        render_border_gateway_junos(border_gateway_config(bgw))
+    )
+    assert pre(page, "bird-preview") == render_route_reflector_bird(route_reflector_bird_config(rr))
+    assert "2001:db8" not in pre(page, "bird-preview")
+
+
 def test_wizard_cancel_forgets_everything(world):
     client = world.client("admin")
     walk(client, ("bgp", BGP_STEP))

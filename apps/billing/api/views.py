@@ -3,14 +3,12 @@ import io
 from datetime import datetime
 
 from django.utils import timezone
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, renderers, status
 from rest_framework.response import Response
 
 from apps.api.access import STAFF_AND_AUDITORS
-from apps.api.filters import DateTimeFilter, IdFilter
 from apps.api.permissions import Policy, RolePermission
 from apps.api.throttling import ThrottleBeforeRefusingMixin
 from apps.api.views import ApiViewSet, CrudMixins, JsonErrorsMixin, ReadMixins, TenantScopedMixin
@@ -22,6 +20,11 @@ from apps.billing.api.serializers import (
     WebhookDeliverySerializer,
     WebhookEndpointCreatedSerializer,
     WebhookEndpointSerializer,
+)
+from apps.billing.filtersets import (
+    UsageEventFilterSet,
+    WebhookDeliveryFilterSet,
+    WebhookEndpointFilterSet,
 )
 from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
 from apps.billing.selectors import usage_summary
@@ -125,34 +128,14 @@ class UsageView(
         return response
 
 
-class UsageEventFilter(filters.FilterSet):
-    tenant = IdFilter(field_name="tenant_id")
-    vm = IdFilter(field_name="vm_id")
-    plan = IdFilter(field_name="plan_id")
-    after = DateTimeFilter(field_name="at", lookup_expr="gte")
-    before = DateTimeFilter(field_name="at", lookup_expr="lt")
-
-    class Meta:
-        model = UsageEvent
-        fields = ["tenant", "vm", "plan", "event_type", "kind"]
-
-
 class UsageEventViewSet(ReadMixins, ApiViewSet):
     """The usage ledger itself, append-only: VM state changes and address assignments."""
 
     queryset = UsageEvent.objects.all()
     serializer_class = UsageEventSerializer
     tenant_field = "tenant"
-    filterset_class = UsageEventFilter
+    filterset_class = UsageEventFilterSet
     ordering_fields = ["id", "at"]
-
-
-class WebhookEndpointFilter(filters.FilterSet):
-    tenant = IdFilter(field_name="tenant_id")
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = ["tenant", "is_active"]
 
 
 class WebhookEndpointViewSet(CrudMixins, ApiViewSet):
@@ -165,8 +148,7 @@ class WebhookEndpointViewSet(CrudMixins, ApiViewSet):
     serializer_class = WebhookEndpointSerializer
     policy = STAFF_READ
     tenant_field = "tenant"
-    filterset_class = WebhookEndpointFilter
-    search_fields = ["name", "url"]
+    filterset_class = WebhookEndpointFilterSet
     ordering_fields = ["id", "name", "created"]
     update_service = staticmethod(services.webhook_endpoint_update)
     delete_service = staticmethod(services.webhook_endpoint_delete)
@@ -181,14 +163,6 @@ class WebhookEndpointViewSet(CrudMixins, ApiViewSet):
         )
 
 
-class WebhookDeliveryFilter(filters.FilterSet):
-    endpoint = IdFilter(field_name="endpoint_id")
-
-    class Meta:
-        model = WebhookDelivery
-        fields = ["endpoint", "state", "event_type"]
-
-
 class WebhookDeliveryViewSet(ReadMixins, ApiViewSet):
     """Webhook deliveries and how their attempts went."""
 
@@ -196,5 +170,5 @@ class WebhookDeliveryViewSet(ReadMixins, ApiViewSet):
     serializer_class = WebhookDeliverySerializer
     policy = STAFF_READ
     tenant_field = "endpoint__tenant"
-    filterset_class = WebhookDeliveryFilter
+    filterset_class = WebhookDeliveryFilterSet
     ordering_fields = ["id", "created", "attempts"]

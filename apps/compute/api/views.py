@@ -3,16 +3,14 @@ import json
 import re
 
 from django.db import transaction
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.api.access import ADMIN, OPERATOR, TENANT_USER, get_access
+from apps.api.access import ADMIN, OPERATOR, TENANT_USER
 from apps.api.exceptions import conflict_on_invalid
-from apps.api.filters import AddressFilter, DateTimeFilter, IdFilter
 from apps.api.permissions import Policy
 from apps.api.serializers import started
 from apps.api.views import ApiViewSet, CrudMixins, ReadMixins, accepted
@@ -24,7 +22,13 @@ from apps.compute.api.serializers import (
     VirtualMachineSerializer,
     VirtualMachineStartedSerializer,
 )
+from apps.compute.filtersets import (
+    GuestImageFilterSet,
+    PlanFilterSet,
+    VirtualMachineFilterSet,
+)
 from apps.compute.models import GuestImage, Plan, VirtualMachine
+from apps.jobs.selectors import last_job_for
 from apps.tenancy.models import Tenant
 
 ORDERING_ROLES = frozenset({ADMIN, OPERATOR, TENANT_USER})
@@ -32,21 +36,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}\Z")
 
 
-class PlanFilter(filters.FilterSet):
-    name = filters.CharFilter(lookup_expr="iexact")
-
-    class Meta:
-        model = Plan
-        fields = ["name", "kind", "is_active"]
-
-
 class PlanViewSet(CrudMixins, ApiViewSet):
     """Sizes of VMs and containers. Everyone reads them; operators write."""
 
     queryset = Plan.objects.all()
     serializer_class = PlanSerializer
-    filterset_class = PlanFilter
-    search_fields = ["name", "description"]
+    filterset_class = PlanFilterSet
     ordering_fields = ["id", "name", "vcpus", "memory_mb", "disk_gb"]
     create_service = staticmethod(services.plan_create)
     update_service = staticmethod(services.plan_update)
@@ -58,32 +53,8 @@ class GuestImageViewSet(ReadMixins, ApiViewSet):
 
     queryset = GuestImage.objects.all()
     serializer_class = GuestImageSerializer
-    filterset_fields = ["hypervisor", "is_active"]
-    search_fields = ["name", "description"]
+    filterset_class = GuestImageFilterSet
     ordering_fields = ["id", "name"]
-
-
-class VirtualMachineFilter(filters.FilterSet):
-    tenant = IdFilter(field_name="tenant_id")
-    cluster = IdFilter(field_name="cluster_id")
-    plan = IdFilter(field_name="plan_id")
-    node = IdFilter(method="filter_node", label="On this node (platform roles only)")
-    state = filters.MultipleChoiceFilter(choices=VirtualMachine.State.choices)
-    kind = filters.ChoiceFilter(field_name="plan__kind", choices=Plan.Kind.choices)
-    name = filters.CharFilter()
-    address = AddressFilter(field_name="ip_addresses__address", label="Has this public address")
-    created_after = DateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = DateTimeFilter(field_name="created", lookup_expr="lt")
-
-    class Meta:
-        model = VirtualMachine
-        fields = ["tenant", "cluster", "plan", "node", "state", "kind", "name", "address"]
-
-    def filter_node(self, queryset, name, value):
-        # Tenants are not shown where their VMs run, so they cannot ask either.
-        if not get_access(self.request).sees_all_tenants:
-            raise exceptions.ValidationError({"node": ["Only operators filter VMs by node."]})
-        return queryset.filter(node_id=value)
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -114,8 +85,7 @@ class VirtualMachineViewSet(
     serializer_class = VirtualMachineSerializer
     policy = Policy(write=ORDERING_ROLES)
     tenant_field = "tenant"
-    filterset_class = VirtualMachineFilter
-    search_fields = ["name", "description"]
+    filterset_class = VirtualMachineFilterSet
     ordering_fields = ["id", "name", "created", "state", "state_changed"]
     extra_errors = {"create": (422,)}
 
@@ -156,7 +126,7 @@ class VirtualMachineViewSet(
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
             vm = services.vm_order_checked(**order)
-            return accepted(self.started_body(vm, selectors.vm_last_job(vm)))
+            return accepted(self.started_body(vm, last_job_for(vm)))
         if not IDEMPOTENCY_KEY_RE.match(key):
             raise exceptions.ValidationError(
                 {IDEMPOTENCY_HEADER: ["Use 1-255 printable ASCII characters."]}
@@ -174,7 +144,7 @@ class VirtualMachineViewSet(
                     status=record.response_status,
                     headers={"Idempotent-Replayed": "true"},
                 )
-            body = self.started_body(record.vm, selectors.vm_last_job(record.vm))
+            body = self.started_body(record.vm, last_job_for(record.vm))
             services.idempotency_remember(record=record, status=202, body=body)
         return accepted(body)
 

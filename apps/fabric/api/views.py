@@ -1,11 +1,9 @@
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.api.access import STAFF_AND_AUDITORS
 from apps.api.exceptions import conflict_on_invalid
-from apps.api.filters import IdFilter
 from apps.api.permissions import Policy
 from apps.api.serializers import started
 from apps.api.views import ApiViewSet, CreateReadUpdateMixins, CrudMixins, accepted
@@ -20,19 +18,17 @@ from apps.fabric.api.serializers import (
     RouteReflectorSerializer,
     RouteReflectorStartedSerializer,
 )
+from apps.fabric.filtersets import (
+    BorderGatewayFilterSet,
+    ClusterFilterSet,
+    NodeFilterSet,
+    RouteReflectorFilterSet,
+)
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.jobs.selectors import last_job_for
 
 # Devices are the operators' business: tenants see clusters (to order), not devices.
 STAFF_READ = Policy(read=STAFF_AND_AUDITORS)
-
-
-class ClusterFilter(filters.FilterSet):
-    name = filters.CharFilter(lookup_expr="iexact")
-
-    class Meta:
-        model = Cluster
-        fields = ["name", "state", "virtualization", "bgp_asn"]
 
 
 class ClusterViewSet(CrudMixins, ApiViewSet):
@@ -41,8 +37,7 @@ class ClusterViewSet(CrudMixins, ApiViewSet):
 
     queryset = Cluster.objects.all()
     serializer_class = ClusterSerializer
-    filterset_class = ClusterFilter
-    search_fields = ["name", "description"]
+    filterset_class = ClusterFilterSet
     ordering_fields = ["id", "name", "created", "state"]
     create_service = staticmethod(services.cluster_create)
     update_service = staticmethod(services.cluster_update)
@@ -58,17 +53,6 @@ class ClusterViewSet(CrudMixins, ApiViewSet):
         return accepted(started(ClusterSerializer(cluster).data, job))
 
 
-class DeviceFilter(filters.FilterSet):
-    cluster = IdFilter(field_name="cluster_id")
-    name = filters.CharFilter(lookup_expr="iexact")
-
-
-class NodeFilter(DeviceFilter):
-    class Meta:
-        model = Node
-        fields = ["cluster", "name", "state", "hypervisor"]
-
-
 class NodeViewSet(CrudMixins, ApiViewSet):
     """Hypervisor nodes. Creating one queues `node_add`; deleting one queues
     `node_remove` (both 202 + job); `drain` / `undrain` stop / resume placing new VMs on
@@ -77,8 +61,7 @@ class NodeViewSet(CrudMixins, ApiViewSet):
     queryset = Node.objects.all()
     serializer_class = NodeSerializer
     policy = STAFF_READ
-    filterset_class = NodeFilter
-    search_fields = ["name", "description", "underlay_ip"]
+    filterset_class = NodeFilterSet
     ordering_fields = ["id", "name", "created", "state", "underlay_ip"]
     update_service = staticmethod(services.node_update)
 
@@ -116,12 +99,6 @@ class NodeViewSet(CrudMixins, ApiViewSet):
         return Response(NodeSerializer(node).data)
 
 
-class RouteReflectorFilter(DeviceFilter):
-    class Meta:
-        model = RouteReflector
-        fields = ["cluster", "name", "state"]
-
-
 class RouteReflectorViewSet(CrudMixins, ApiViewSet):
     """Route reflectors; their config is applied by the next cluster `provision`.
     Deleting one queues `route_reflector_remove` (202 + job): nodes and the border gateway
@@ -130,8 +107,7 @@ class RouteReflectorViewSet(CrudMixins, ApiViewSet):
     queryset = RouteReflector.objects.all()
     serializer_class = RouteReflectorSerializer
     policy = STAFF_READ
-    filterset_class = RouteReflectorFilter
-    search_fields = ["name", "description", "peering_ip"]
+    filterset_class = RouteReflectorFilterSet
     ordering_fields = ["id", "name", "created", "state", "peering_ip"]
     update_service = staticmethod(services.route_reflector_update)
 
@@ -148,22 +124,13 @@ class RouteReflectorViewSet(CrudMixins, ApiViewSet):
         return accepted(started(RouteReflectorSerializer(rr).data, job))
 
 
-class BorderGatewayFilter(filters.FilterSet):
-    cluster = IdFilter(field_name="cluster_id")
-
-    class Meta:
-        model = BorderGateway
-        fields = ["cluster", "state", "platform"]
-
-
 class BorderGatewayViewSet(CreateReadUpdateMixins, ApiViewSet):
     """Border gateways (one per cluster). `sync` pushes the config (202 + job)."""
 
     queryset = BorderGateway.objects.all()
     serializer_class = BorderGatewaySerializer
     policy = STAFF_READ
-    filterset_class = BorderGatewayFilter
-    search_fields = ["name", "mgmt_host", "peering_ip"]
+    filterset_class = BorderGatewayFilterSet
     ordering_fields = ["id", "name", "created", "state"]
     create_service = staticmethod(services.border_gateway_create)
     update_service = staticmethod(services.border_gateway_update)

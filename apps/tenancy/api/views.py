@@ -1,11 +1,9 @@
 from django.db.models import Q
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.response import Response
 
 from apps.api.access import ADMIN, ALL_ROLES, TENANT_USER
-from apps.api.filters import IdFilter
 from apps.api.permissions import Policy
 from apps.api.views import ApiViewSet, CrudMixins
 from apps.tenancy import services
@@ -15,17 +13,10 @@ from apps.tenancy.api.serializers import (
     MembershipSerializer,
     TenantSerializer,
 )
+from apps.tenancy.filtersets import ApiKeyFilterSet, MembershipFilterSet, TenantFilterSet
 from apps.tenancy.models import ApiKey, Membership, Tenant
 
 ADMIN_ONLY = frozenset({ADMIN})
-
-
-class TenantFilter(filters.FilterSet):
-    name = filters.CharFilter(lookup_expr="iexact")
-
-    class Meta:
-        model = Tenant
-        fields = ["name", "is_active"]
 
 
 class TenantViewSet(CrudMixins, ApiViewSet):
@@ -35,24 +26,11 @@ class TenantViewSet(CrudMixins, ApiViewSet):
     serializer_class = TenantSerializer
     policy = Policy(read=ALL_ROLES, write=ADMIN_ONLY)
     tenant_field = "pk"
-    filterset_class = TenantFilter
-    search_fields = ["name", "description"]
+    filterset_class = TenantFilterSet
     ordering_fields = ["id", "name", "created", "max_vms"]
     create_service = staticmethod(services.tenant_create)
     update_service = staticmethod(services.tenant_update)
     delete_service = staticmethod(services.tenant_delete)
-
-
-class MembershipFilter(filters.FilterSet):
-    tenant = IdFilter(field_name="tenant_id")
-    user = filters.CharFilter(field_name="user__username")
-    platform = filters.BooleanFilter(
-        field_name="tenant", lookup_expr="isnull", label="Platform-wide memberships only"
-    )
-
-    class Meta:
-        model = Membership
-        fields = ["tenant", "user", "role", "platform"]
 
 
 class MembershipViewSet(CrudMixins, ApiViewSet):
@@ -62,22 +40,11 @@ class MembershipViewSet(CrudMixins, ApiViewSet):
     serializer_class = MembershipSerializer
     policy = Policy(read=ALL_ROLES, write=ADMIN_ONLY)
     tenant_field = "tenant"
-    filterset_class = MembershipFilter
-    search_fields = ["user__username"]
+    filterset_class = MembershipFilterSet
     ordering_fields = ["id", "created", "role"]
     create_service = staticmethod(services.membership_create)
     update_service = staticmethod(services.membership_update)
     delete_service = staticmethod(services.membership_delete)
-
-
-class ApiKeyFilter(filters.FilterSet):
-    tenant = IdFilter(field_name="tenant_id")
-    user = filters.CharFilter(field_name="user__username")
-    revoked = filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
-
-    class Meta:
-        model = ApiKey
-        fields = ["tenant", "user", "role", "revoked"]
 
 
 class ApiKeyViewSet(
@@ -97,8 +64,7 @@ class ApiKeyViewSet(
     serializer_class = ApiKeySerializer
     policy = Policy(read=ALL_ROLES, write=frozenset({ADMIN, TENANT_USER}))
     tenant_field = "tenant"
-    filterset_class = ApiKeyFilter
-    search_fields = ["name", "prefix"]
+    filterset_class = ApiKeyFilterSet
     ordering_fields = ["id", "created", "last_used", "name"]
 
     def scope(self, queryset):
