@@ -15,6 +15,8 @@ from apps.compute.models import VirtualMachine
 from apps.ipam.models import IPAddress
 from apps.jobs.models import Job
 from apps.portal.urls import urlpatterns
+from apps.tenancy.models import Membership
+from apps.tenancy.services import api_key_create
 from tests.browser.conftest import PASSWORD, login, logout, screenshot
 from tests.factories import TEST_HOST_KEY, TEST_SSH_KEY, make_network, make_pool
 from tests.portal.conftest import make_job, make_world
@@ -90,12 +92,16 @@ def busy_world():
          "[edit protocols bgp group FABRIC-fra1]\n+    neighbor 10.2.0.1 { description "
          "route-reflector-with-a-long-description-that-does-not-wrap; }"),
     ])  # fmt: skip
+    api_key_create(name="billing-sync", tenant=world.tenant_a, role="tenant_user",
+                   created_by=world.users["alice"])  # fmt: skip
     return world, failed
 
 
 def pages(world, failed) -> dict[str, list[tuple[str, str]]]:
     """URL name → [(screenshot name, path)] of the staff pages."""
     node, rr, bgw, vm, cluster = world.node, world.rr, world.bgw, world.vm_a, world.cluster
+    tenant, key = world.tenant_a, world.tenant_a.api_keys.get()
+    member = Membership.objects.get(user=world.users["alice"])
     return {
         "dashboard": [("dashboard", "/dashboard/")],
         "clusters": [("clusters", "/clusters/")],
@@ -117,6 +123,23 @@ def pages(world, failed) -> dict[str, list[tuple[str, str]]]:
         "vm": [("vm", f"/vms/{vm.pk}/")],
         "vm_delete": [("vm-delete", f"/vms/{vm.pk}/delete/")],
         "login": [],  # seen before logging in
+        "cluster_edit": [("cluster-edit", f"/clusters/{cluster.pk}/edit/")],
+        "node_edit": [("node-edit", f"/nodes/{node.pk}/edit/")],
+        "rr_edit": [("rr-edit", f"/route-reflectors/{rr.pk}/edit/")],
+        "bgw_edit": [("bgw-edit", f"/border-gateways/{bgw.pk}/edit/")],
+        "tenants": [("tenants", "/tenants/")],
+        "tenant_create": [("tenant-create", "/tenants/new/")],
+        "tenant": [("tenant", f"/tenants/{tenant.pk}/")],
+        "tenant_edit": [("tenant-edit", f"/tenants/{tenant.pk}/edit/")],
+        "memberships": [("memberships", "/memberships/")],
+        "membership_create": [("membership-create", "/memberships/new/")],
+        "membership_remove": [("membership-remove", f"/memberships/{member.pk}/remove/")],
+        "plans": [("plans", "/plans/")],
+        "plan_create": [("plan-create", "/plans/new/")],
+        "plan_edit": [("plan-edit", f"/plans/{world.plan.pk}/edit/")],
+        "api_keys": [("api-keys", "/api-keys/")],
+        "api_key_create": [("api-key-create", "/api-keys/new/")],
+        "api_key_revoke": [("api-key-revoke", f"/api-keys/{key.pk}/revoke/")],
     }
 
 
@@ -183,6 +206,8 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(live_server, phone):
         ("tenant-vm-order", "/vms/new/"),
         ("tenant-vm-delete", f"/vms/{world.vm_a.pk}/delete/"),
         ("tenant-jobs", "/jobs/"),
+        ("tenant-api-keys", "/api-keys/"),
+        ("tenant-api-key-create", "/api-keys/new/"),
         ("tenant-job-failed", f"/jobs/{failed.pk}/"),
     ):
         response = phone.goto(f"{base}{path}")
