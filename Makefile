@@ -28,8 +28,9 @@ test:
 bench:
 	bash bench/run.sh $(BENCH)
 
+# ruff, and the import contracts between the layers (pyproject.toml, [tool.importlinter]).
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports --no-cache --no-logo
 
 migrate:
 	.venv/bin/python manage.py migrate

@@ -20,12 +20,12 @@ setup_django()
 from apps.compute.models import Plan, VirtualMachine  # noqa: E402
 from apps.compute.services import vm_order  # noqa: E402
 from apps.compute.workflows import vm_create  # noqa: E402
-from apps.fabric.lab_records import lab_vm_namespace_prefix  # noqa: E402
 from apps.jobs.models import Job  # noqa: E402
 from apps.jobs.runner import run_job  # noqa: E402
 from apps.tenancy.models import Tenant  # noqa: E402
 from bench.labbench import LAB_DIR, PREFIX, RouteWatch, add_node, bench_lab, provisioned_cluster  # noqa: E402
 from lab.netns import lab_down  # noqa: E402
+from lab.seeding.records import lab_vm_namespace_prefix  # noqa: E402
 from workers import firewall  # noqa: E402
 
 ORDERS = 10

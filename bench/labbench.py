@@ -7,12 +7,12 @@ import threading
 import time
 from pathlib import Path
 
-from apps.fabric.lab_records import lab_cluster, lab_node_fields
 from apps.fabric.models import Cluster, Node
 from apps.fabric.workflows import cluster_provision, node_add
 from apps.jobs.runner import run_job
 from apps.jobs.services import job_create
 from lab.netns import Lab, free_underlay, lab_down, lab_up
+from lab.seeding.records import lab_cluster, lab_node_fields
 
 LAB_DIR = Path(os.environ.get("FABRIC_BENCH_LAB_DIR", "/tmp/fabric-bench-lab"))  # noqa: S108
 PREFIX = "fb"

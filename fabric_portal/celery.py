@@ -1,7 +1,8 @@
 """The Celery application.
 
 Tasks: `jobs.run` (apps/jobs/tasks.py) runs every Job through its registered workflow;
-beat's entries live in workers/tasks.py; webhook deliveries in apps/billing/tasks.py.
+beat's entries live in fabric_portal/beat.py (CELERY_IMPORTS); webhook deliveries in
+apps/billing/tasks.py. workers/ holds no task: it is the adapters, which know no Celery.
 """
 
 import os
@@ -13,7 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fabric_portal.settings")
 
 app = Celery("fabric_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workers", "apps.jobs", "apps.billing"])
+app.autodiscover_tasks(["apps.jobs", "apps.billing"])
 
 
 @task_prerun.connect

@@ -88,6 +88,11 @@ INSTALLED_APPS = [
     "auditlog",
     "apps.changes",
 ]
+# The network-namespace lab's app (lab/seeding: `manage.py seed_lab`), only where the lab is
+# in use: `make demo` and the test command set FABRIC_LAB=1.
+FABRIC_LAB = env_bool("FABRIC_LAB", False)
+if FABRIC_LAB:
+    INSTALLED_APPS.append("lab.seeding")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -229,10 +234,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Beat's entries are tasks of fabric_portal/beat.py (they reach several apps).
+CELERY_IMPORTS = ["fabric_portal.beat"]
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {
         "task": "fabric.reconcile_schedule",
         "schedule": float(env_str("FABRIC_RECONCILE_SECONDS", "300")),
+    },
+    # BGP session states for the topology: one `birdc show protocols all` per RR and node;
+    # a pass not started within its interval is dropped (the next one replaces it).
+    "bgp-sessions": {
+        "task": "fabric.bgp_sessions_collect",
+        "schedule": float(env_str("FABRIC_SESSIONS_SECONDS", "30")),
+        "options": {"expires": float(env_str("FABRIC_SESSIONS_SECONDS", "30"))},
     },
     "requeue-stale-jobs": {"task": "jobs.requeue_stale", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "compute.purge_idempotency_keys", "schedule": 3600.0},
@@ -253,6 +267,11 @@ FABRIC_SSH_CONNECT_TIMEOUT = float(env_str("FABRIC_SSH_CONNECT_TIMEOUT", "10"))
 FABRIC_TASK_MAX_RETRIES = env_int("FABRIC_TASK_MAX_RETRIES", 5)
 FABRIC_RETRY_BASE_SECONDS = float(env_str("FABRIC_RETRY_BASE_SECONDS", "5"))
 FABRIC_VERIFY_TIMEOUT = float(env_str("FABRIC_VERIFY_TIMEOUT", "60"))
+# The BGP session collection: how long one device's `birdc` may take, how many at once.
+FABRIC_SESSIONS_COMMAND_TIMEOUT = float(env_str("FABRIC_SESSIONS_COMMAND_TIMEOUT", "10"))
+FABRIC_SESSIONS_PARALLEL = env_int("FABRIC_SESSIONS_PARALLEL", 8)
+# How often an open cluster page redraws its topology from the stored states.
+FABRIC_TOPOLOGY_REFRESH_SECONDS = env_int("FABRIC_TOPOLOGY_REFRESH_SECONDS", 10)
 FABRIC_CPU_OVERCOMMIT = float(env_str("FABRIC_CPU_OVERCOMMIT", "4"))
 # One writer per device: how long a lock lives (a killed worker's lock expires after
 # this) and how long a job waits for a busy device before retrying later.

@@ -8,6 +8,8 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 WITH_LAB=""
 [ "${1:-}" = "--lab" ] && WITH_LAB=1
+# The lab's Django app (seed_lab) is installed only on the lab.
+[ -n "$WITH_LAB" ] && export FABRIC_LAB=1
 
 ensure_venv requirements.txt
 export FABRIC_VAR_DIR="${FABRIC_VAR_DIR:-$ROOT/var}"

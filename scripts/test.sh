@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (`make test`): installs what the tests need, starts their services
-# (Redis and PostgreSQL in a temp dir), then runs ruff, the migration check and pytest.
+# (Redis and PostgreSQL in a temp dir), then runs ruff, the import contracts (layers, in
+# pyproject.toml), the migration check and pytest.
 # Arguments are passed to pytest.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -47,12 +48,16 @@ export FABRIC_API_THROTTLE_ANON=100000/min FABRIC_API_THROTTLE_AUTHENTICATED=100
 # No VT-x/AMD-V on these machines: libvirt guests run under QEMU's TCG (`kvm` on real hosts).
 export FABRIC_LIBVIRT_DOMAIN_TYPE=qemu
 export FABRIC_VAR_DIR="$SERVICES_DIR/var"
+# The lab's Django app (lab/seeding: seed_lab), which the lab tests use.
+export FABRIC_LAB=1
 mkdir -p "$FABRIC_VAR_DIR/static"
 
 if [ -z "${SKIP_CHECKS:-}" ]; then  # SKIP_CHECKS=1: pytest only, while iterating locally
   say "ruff"
   "$VENV/bin/ruff" check .
   "$VENV/bin/ruff" format --check .
+  say "import contracts (lint-imports)"
+  "$VENV/bin/lint-imports" --no-cache --no-logo
   say "makemigrations --check"
   "$PY" manage.py makemigrations --check --dry-run >/dev/null || {
     "$PY" manage.py makemigrations --check --dry-run; exit 1; }

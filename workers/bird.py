@@ -57,3 +57,71 @@ def parse_show_protocols(output: str) -> dict[str, ProtocolStatus]:
             info=match["info"].strip(),
         )
     return protocols
+
+
+@dataclass(frozen=True)
+class BgpSession:
+    """One BGP protocol of `birdc show protocols all`: its BGP state, its neighbor and the
+    routes on it (summed over its channels, IPv4 and IPv6)."""
+
+    name: str
+    state: str  # BIRD's "BGP state": Established, Active, Connect, OpenSent, Idle, Down...
+    info: str  # the protocol line's info column, e.g. "Socket: Connection refused"
+    since: str
+    neighbor: str
+    description: str
+    routes_imported: int
+    routes_exported: int
+
+    @property
+    def established(self) -> bool:
+        return self.state == "Established"
+
+
+_DETAIL = re.compile(r"^\s+(?P<key>[A-Za-z][A-Za-z0-9 ]*?):\s+(?P<value>.*?)\s*$")
+_ROUTES = re.compile(r"^(?P<imported>\d+) imported, (?:(?P<filtered>\d+) filtered, )?"
+                     r"(?P<exported>\d+) exported")  # fmt: skip
+
+
+def parse_bgp_sessions(output: str) -> dict[str, BgpSession]:
+    """The BGP protocols of `birdc show protocols all` (BIRD 2), by protocol name.
+
+    A protocol's block is its status line and the indented lines under it; the routes
+    are the sums of its channels' `Routes: N imported, M exported` lines.
+    """
+    sessions: dict[str, BgpSession] = {}
+    current: dict | None = None
+
+    def close() -> None:
+        if current is not None and current["proto"] == "BGP":
+            sessions[current["name"]] = BgpSession(
+                name=current["name"],
+                state=current.get("BGP state")
+                or ("Down" if current["state"] == "down" else current["state"]),  # fmt: skip
+                info=current["info"],
+                since=current["since"],
+                neighbor=current.get("Neighbor address", ""),
+                description=current.get("Description", ""),
+                routes_imported=current["imported"],
+                routes_exported=current["exported"],
+            )
+
+    for line in output.splitlines():
+        if line[:1].strip():  # a status line (or the header, or BIRD's banner)
+            close()
+            match = _PROTOCOL_LINE.match(line.strip())
+            current = None
+            if match and match["name"] != "Name":
+                current = {**match.groupdict(), "info": match["info"].strip(),
+                           "imported": 0, "exported": 0}  # fmt: skip
+            continue
+        if current is None or not (detail := _DETAIL.match(line)):
+            continue
+        key, value = detail["key"], detail["value"]
+        if key == "Routes" and (routes := _ROUTES.match(value)):
+            current["imported"] += int(routes["imported"])
+            current["exported"] += int(routes["exported"])
+        elif key in ("BGP state", "Neighbor address", "Description"):
+            current.setdefault(key, value)
+    close()
+    return sessions

@@ -8,7 +8,13 @@ import secrets
 import shlex
 from dataclasses import dataclass, field
 
-from workers.bird import ProtocolStatus, check_config, parse_show_protocols
+from workers.bird import (
+    BgpSession,
+    ProtocolStatus,
+    check_config,
+    parse_bgp_sessions,
+    parse_show_protocols,
+)
 from workers.errors import BirdCommandFailed, BirdConfigInvalid, BirdFileNotManaged
 from workers.ssh import SSHSession
 
@@ -44,8 +50,10 @@ class ApplyResult:
         )
 
 
-def _birdc(session: SSHSession, paths: BirdPaths, command: str, *, check: bool = True):
-    return session.run(f"birdc -s {shlex.quote(paths.socket)} {command}", check=check, timeout=60)
+def _birdc(session: SSHSession, paths: BirdPaths, command: str, *, check: bool = True, timeout=60):
+    return session.run(
+        f"birdc -s {shlex.quote(paths.socket)} {command}", check=check, timeout=timeout
+    )
 
 
 def show_protocols(session: SSHSession, paths: BirdPaths) -> dict[str, ProtocolStatus] | None:
@@ -54,6 +62,21 @@ def show_protocols(session: SSHSession, paths: BirdPaths) -> dict[str, ProtocolS
     if not result.ok or "BIRD" not in result.stdout:
         return None
     return parse_show_protocols(result.stdout)
+
+
+def show_bgp_sessions(
+    session: SSHSession, paths: BirdPaths, *, timeout: float
+) -> dict[str, BgpSession] | None:
+    """The BGP sessions of `birdc show protocols all` (one command, at most `timeout`
+    seconds), or None when BIRD is not running on that socket.
+
+    Raises:
+        NodeUnreachable: the command did not answer in time or the connection dropped.
+    """
+    result = _birdc(session, paths, "show protocols all", check=False, timeout=timeout)
+    if not result.ok or "BIRD" not in result.stdout:
+        return None
+    return parse_bgp_sessions(result.stdout)
 
 
 def stop_bird(session: SSHSession, paths: BirdPaths) -> bool:

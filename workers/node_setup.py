@@ -5,6 +5,8 @@ import json
 import shlex
 
 from workers.errors import DeviceError
+from workers.hypervisors.libvirt import LibvirtLayout
+from workers.hypervisors.lxd import lxd_dir
 from workers.polling import poll_until
 from workers.ssh import CommandResult, SSHSession
 
@@ -267,8 +269,6 @@ def _systemd(session: SSHSession) -> bool:
 
 def ensure_libvirt(session: SSHSession, *, state_dir: str = "") -> dict[str, str]:
     """libvirtd (and virtlogd) running for this node; returns version facts."""
-    from workers.hypervisors.libvirt import LibvirtLayout
-
     layout = LibvirtLayout(state_dir=state_dir)
     probe = f"virsh -q -c {shlex.quote(layout.uri)} version"
     # What Debian's udev rule does (hosts without udev leave /dev/kvm root-only): QEMU runs
@@ -309,8 +309,6 @@ def ensure_lxd(session: SSHSession, *, state_dir: str = "", disk_gb: int = 0) ->
     Raises:
         HypervisorSetupFailed: LXD won't start, or the btrfs pool could not be made.
     """
-    from workers.hypervisors.lxd import lxd_dir
-
     env = f"env LXD_DIR={shlex.quote(lxd_dir(state_dir))} " if state_dir else ""
     if not session.run(f"{env}lxc info >/dev/null 2>&1", check=False).ok:
         if state_dir:

@@ -4,7 +4,8 @@
                "fields": {"cluster": ["..."]}}}
 
 `fields` names the request fields at fault (may be empty). Exceptions of the services
-are mapped here, so no bad input ends in a 500.
+are mapped here, so no bad input ends in a 500: a service's refusal (apps/core/errors.py)
+says its own status, code and field.
 """
 
 from contextlib import contextmanager
@@ -18,14 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.billing.models import AppendOnlyError
-from apps.compute.services import (
-    ClusterNotReady,
-    IdempotencyKeyReused,
-    InvalidTransition,
-    QuotaExceeded,
-)
-from apps.ipam.services import AddressInUse, PoolExhausted
+from apps.core.errors import Refused
 
 NON_FIELD = "non_field_errors"
 
@@ -111,23 +105,9 @@ CODES = {
 
 def _translate(exc):
     """Service and Django exceptions as ApiError; None for those DRF already knows."""
-    if isinstance(exc, PoolExhausted):
-        return Conflict(str(exc), code="pool_exhausted", fields={"cluster": [str(exc)]})
-    if isinstance(exc, ClusterNotReady):
-        return Conflict(str(exc), code="not_ready", fields={"cluster": [str(exc)]})
-    if isinstance(exc, QuotaExceeded):
-        return Conflict(str(exc), code="quota_exceeded", fields={"tenant": [str(exc)]})
-    if isinstance(exc, InvalidTransition):
-        return Conflict(str(exc), code="invalid_transition", fields={"state": [str(exc)]})
-    if isinstance(exc, AddressInUse):
-        return Conflict(str(exc), code="address_in_use", fields={"status": [str(exc)]})
-    if isinstance(exc, IdempotencyKeyReused):
-        return ApiError(
-            str(exc),
-            status_code=422,
-            code="idempotency_key_reused",
-            fields={"Idempotency-Key": [str(exc)]},
-        )
+    if isinstance(exc, Refused):
+        fields = {exc.field: [str(exc)]} if exc.field else None
+        return ApiError(str(exc), status_code=exc.status_code, code=exc.code, fields=fields)
     if isinstance(exc, ProtectedError):
         names = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
         message = f"Still in use by {', '.join(names) or 'other records'}; remove those first."
@@ -142,8 +122,6 @@ def _translate(exc):
         )
     if isinstance(exc, IntegrityError):
         return Conflict("The request conflicts with existing data; reload and retry.")
-    if isinstance(exc, AppendOnlyError):
-        return Conflict(str(exc), code="append_only")
     return None
 
 

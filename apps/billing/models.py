@@ -6,12 +6,15 @@ from django.db import models
 from django.db.models import Q
 
 from apps.billing.targets import TargetRefused, check_on_save
+from apps.core.errors import Refused
 from apps.core.fields import EncryptedTextField
 from apps.core.validators import validate_config_description
 
 
-class AppendOnlyError(Exception):
+class AppendOnlyError(Refused):
     """A ledger row was about to be changed or deleted."""
+
+    code = "append_only"
 
 
 class UsageEventQuerySet(models.QuerySet):

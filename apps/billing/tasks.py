@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from apps.billing.services import webhook_deliver, webhook_max_attempts
+from apps.billing.delivery import webhook_deliver, webhook_max_attempts
 from workers.polling import backoff
 
 

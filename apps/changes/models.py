@@ -7,11 +7,11 @@ Who: the user (`actor`) and, for API writes, the key (`api_key`); neither for th
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.db import models
 
+from apps.changes.registry import tenant_id_of
+
 
 class ObjectChangeManager(LogEntryManager):
     def log_create(self, instance, force_log: bool = False, **kwargs):
-        from apps.changes.registry import tenant_id_of
-
         kwargs.setdefault("tenant_id", tenant_id_of(instance))
         return super().log_create(instance, force_log, **kwargs)
 

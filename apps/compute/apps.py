@@ -7,4 +7,4 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
-        from apps.compute import workflows  # noqa: F401 - registers the app's job kinds
+        from apps.compute import reconcile, workflows  # noqa: F401 - registers the app's job kinds

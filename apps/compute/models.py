@@ -11,6 +11,7 @@ from apps.core.validators import (
     validate_config_description,
     validate_config_name,
 )
+from apps.fabric.models import Cluster
 
 
 class Plan(models.Model):
@@ -248,13 +249,15 @@ class VirtualMachine(models.Model):
     def clean(self) -> None:
         if is_config_name(self.name) and self.tenant_id and self.name_taken(state=self.state):
             raise ValidationError({"name": f"You already have a VM named {self.name}."})
-        if self.plan_id and self.cluster_id and self.plan.kind == Plan.Kind.CONTAINER:
-            from apps.fabric.models import Cluster
-
-            if self.cluster.virtualization != Cluster.Virtualization.LXD:
-                raise ValidationError(
-                    {"plan": f"Cluster {self.cluster} runs KVM VMs; choose a VM plan."}
-                )
+        if (
+            self.plan_id
+            and self.cluster_id
+            and self.plan.kind == Plan.Kind.CONTAINER
+            and self.cluster.virtualization != Cluster.Virtualization.LXD
+        ):
+            raise ValidationError(
+                {"plan": f"Cluster {self.cluster} runs KVM VMs; choose a VM plan."}
+            )
         if self.image_id and self.plan_id:
             wanted = IMAGE_HYPERVISOR_FOR_KIND[self.plan.kind]
             if self.image.hypervisor != wanted:

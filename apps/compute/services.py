@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.billing.services import usage_record_state
 from apps.compute.models import GuestImage, IdempotencyKey, Plan, VirtualMachine
+from apps.core.errors import Refused
 from apps.core.services import instance_create, instance_delete, instance_update
 from apps.fabric.models import Cluster, Node
 from apps.ipam.services import cluster_has_pool, ip_allocate
@@ -20,12 +21,16 @@ from apps.tenancy.models import Tenant
 from workers.hypervisors.lxd import SIZE_ENFORCING_DRIVERS, enforces_disk_size
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(Refused):
     """A VM state change that the state machine does not allow."""
 
+    code, field = "invalid_transition", "state"
 
-class ClusterNotReady(Exception):
+
+class ClusterNotReady(Refused):
     """The cluster takes no orders yet: not provisioned (new, failed) or no ready node."""
+
+    code, field = "not_ready", "cluster"
 
 
 NOT_ORDERABLE_CLUSTER_STATES = (Cluster.State.NEW, Cluster.State.FAILED)
@@ -319,12 +324,16 @@ def vm_update(vm: VirtualMachine, *, description: str) -> VirtualMachine:
     return instance_update(vm, description=description)
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(Refused):
     """The tenant has as many VMs as its quota allows."""
 
+    code, field = "quota_exceeded", "tenant"
 
-class IdempotencyKeyReused(Exception):
+
+class IdempotencyKeyReused(Refused):
     """An Idempotency-Key sent again with a different request."""
+
+    status_code, code, field = 422, "idempotency_key_reused", "Idempotency-Key"
 
 
 @transaction.atomic

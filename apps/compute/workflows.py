@@ -130,11 +130,13 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
         if cluster_has_pool(vm.cluster, family=6):
             ip_allocate(cluster=vm.cluster, vm=vm, family=6)
         got = list(vm.ip_addresses.values_list("address", flat=True))
+        step.record(addresses=got)
         (step.skip if had else step.log)(f"addresses: {', '.join(got)} (IPv4 {ipv4.address})")
     with run.step("place") as step:
         placed = bool(vm.node_id)
         vm = vm_place(vm)
         vm.refresh_from_db()
+        step.record(node=vm.node_id, vnet=vm.vnet_name)
         (step.skip if placed else step.log)(f"node {vm.node.name}, interface {vm.vnet_name}")
     node, spec = vm.node, guest_spec(vm)
     driver = node_driver(node)
@@ -158,6 +160,7 @@ def _vm_create_steps(run: JobRun, vm: VirtualMachine) -> None:
             step.log(f"route {spec.ipv4}/32 dev {spec.vnet}")
         apply_node_bird(run, session, node)
         with run.step("verify_export") as step:
+            step.record(node=node.pk, prefix=f"{spec.ipv4}/32")
             step.log(verify_export(session, node, spec.ipv4))
 
 

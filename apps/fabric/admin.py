@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from apps.core.admin import WriteOnlySecretsForm
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.models import BgpSessionState, BorderGateway, Cluster, Node, RouteReflector
 
 
 class BirdHostForm(WriteOnlySecretsForm):
@@ -50,3 +50,20 @@ class NodeAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # added by node_add (the portal's Add node, the API)
+
+
+@admin.register(BgpSessionState)
+class BgpSessionStateAdmin(admin.ModelAdmin):
+    """Read-only: written by the periodic collection (apps/fabric/bgp_sessions.py)."""
+
+    list_display = ["protocol", "route_reflector", "node", "peer_address", "state",
+                    "routes_imported", "routes_exported", "seen_at", "stale"]  # fmt: skip
+    list_filter = ["state", "stale"]
+    list_select_related = ["route_reflector", "node"]
+    search_fields = ["protocol", "peer_address", "route_reflector__name", "node__name"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -7,4 +7,4 @@ class FabricConfig(AppConfig):
     verbose_name = "Fabric"
 
     def ready(self) -> None:
-        from apps.fabric import reconcile, workflows  # noqa: F401 - registers the app's job kinds
+        from apps.fabric import workflows  # noqa: F401 - registers the app's job kinds

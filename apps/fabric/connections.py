@@ -6,6 +6,7 @@ from contextlib import ExitStack, contextmanager
 from django.conf import settings
 
 from apps.fabric.models import BirdHost
+from apps.jobs.locks import device_lock
 from apps.jobs.runner import log_to_current_step
 from workers.bird_remote import BirdPaths
 from workers.ssh import SSHSession, SSHTarget, fingerprint
@@ -58,8 +59,6 @@ def connect(stack: ExitStack, host: BirdHost) -> SSHSession:
 
     Called inside a job step, so that a busy or unreachable device fails that step.
     """
-    from apps.jobs.locks import device_lock
-
     kind = "rr" if host._meta.model_name == "routereflector" else host._meta.model_name
     stack.enter_context(device_lock(kind, host.pk))
     return stack.enter_context(open_session(host))

@@ -28,21 +28,16 @@ from apps.fabric.models import BorderGateway, Cluster, Node
 from apps.fabric.selectors import (
     SERVING_NODE_STATES,
     active_route_reflectors,
-    border_gateway_config,
-    node_bird_config,
+    desired_border_gateway_junos,
+    desired_node_bird,
+    desired_route_reflector_bird,
     node_firewall_config,
-    route_reflector_bird_config,
     serving_nodes,
 )
 from apps.fabric.services import border_gateway_sync_start, cluster_provision_start
 from apps.jobs.models import Job
 from apps.jobs.services import job_start
 from workers.firewall import render_node_firewall
-from workers.render import (
-    render_border_gateway_junos,
-    render_node_bird,
-    render_route_reflector_bird,
-)
 
 # Fields whose value is an address every node's packet filter protects (in any cluster).
 INFRASTRUCTURE_FIELDS = frozenset({"ssh_host", "mgmt_host", "peering_ip", "underlay_ip"})
@@ -136,14 +131,14 @@ def device_configs(cluster: Cluster, *, every_cluster_firewall: bool = False) ->
 
     for rr in active_route_reflectors(cluster).select_related("cluster"):
         add("route_reflector", rr, "route reflector", BIRD,
-            render_route_reflector_bird(route_reflector_bird_config(rr)))  # fmt: skip
+            desired_route_reflector_bird(rr))  # fmt: skip
     nodes = list(serving_nodes(cluster).select_related("cluster"))
     for node in nodes:
-        add("node", node, "node", BIRD, render_node_bird(node_bird_config(node)))
+        add("node", node, "node", BIRD, desired_node_bird(node))
     bgw = BorderGateway.objects.filter(cluster=cluster).select_related("cluster").first()
     if bgw:
         add("border_gateway", bgw, "border gateway", JUNOS,
-            "\n".join(render_border_gateway_junos(border_gateway_config(bgw))))  # fmt: skip
+            "\n".join(desired_border_gateway_junos(bgw)))  # fmt: skip
     if every_cluster_firewall:
         nodes = Node.objects.filter(state__in=SERVING_NODE_STATES).select_related("cluster")
         nodes = nodes.order_by("cluster__name", "pk")

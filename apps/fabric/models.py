@@ -26,6 +26,7 @@ from apps.core.validators import (
     validate_ssh_host_key,
     validate_username,
 )
+from apps.ipam.models import IPPool, Network
 from workers.fabric_rules import MAX_ASN
 
 DEFAULT_GATEWAY_IPV4 = "10.0.0.1"
@@ -146,8 +147,6 @@ class Cluster(models.Model):
             raise ValidationError(errors)
 
     def pools_containing(self, address: netaddr.IPAddress):
-        from apps.ipam.models import IPPool
-
         for pool in IPPool.objects.filter(network__cluster=self):
             if pool.contains(address):
                 return pool
@@ -258,8 +257,6 @@ class BirdHost(models.Model):
 def public_network_clash(cluster: Cluster, address: str) -> str:
     """Why `address` can't be on the underlay of `cluster` (it lies in one of its public
     networks), or ""."""
-    from apps.ipam.models import Network
-
     for network in Network.objects.filter(cluster=cluster):
         if netaddr.IPAddress(address) in network.ip_network:
             return (
@@ -371,6 +368,14 @@ class Node(BirdHost):
         help_text='Driver options, e.g. {"state_dir": "/srv/fabric/hv"}: run private libvirt or '
         "LXD daemons with their state there (hosts sharing one filesystem, as lab nodes do); "
         '{"namespace_prefix": "lab1-vm-"}: name netns "VMs" <prefix><VM id> (default fabvm-).',
+    )
+
+    persist_host_config = models.BooleanField(
+        "persist host config",
+        default=True,
+        help_text="Write the routing sysctls to the node's /etc/sysctl.d too, so that they "
+        "survive a reboot. Off for hosts that share another machine's /etc, as the lab's "
+        "nodes do: theirs are set, not persisted (reconcile sets them again).",
     )
 
     HYPERVISOR_OPTIONS = {
@@ -592,11 +597,53 @@ def default_router_object_name(cluster_name: str) -> str:
     return f"FABRIC-{cluster_name}"[:63]
 
 
-def persists_host_config(node: Node) -> bool:
-    """Whether node setup writes the node's /etc (sysctls that survive a reboot). Lab nodes
-    (the netns driver, or daemons in a private state dir) share the machine's /etc: theirs
-    are set, not persisted."""
-    lab_node = node.hypervisor == Node.Hypervisor.NETNS or bool(
-        (node.hypervisor_options or {}).get("state_dir")
+class BgpSessionState(models.Model):
+    """One BGP session as the periodic collection last saw it on one of its ends (a route
+    reflector or a node): BIRD's state and the routes on it. When the device stops
+    answering, its rows stay with their time and are marked `stale`."""
+
+    route_reflector = models.ForeignKey(
+        RouteReflector, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="bgp_sessions",
+    )  # fmt: skip
+    node = models.ForeignKey(
+        Node, on_delete=models.CASCADE, null=True, blank=True, related_name="bgp_sessions"
     )
-    return not lab_node
+    protocol = models.CharField(max_length=64, help_text="The BIRD protocol, e.g. rr_3.")
+    peer_address = models.GenericIPAddressField(null=True, blank=True)
+    state = models.CharField(max_length=32, help_text="BIRD's BGP state, e.g. Established.")
+    info = models.CharField(max_length=200, blank=True)
+    routes_imported = models.PositiveIntegerField(default=0)
+    routes_exported = models.PositiveIntegerField(default=0)
+    seen_at = models.DateTimeField(help_text="When the device last answered with this state.")
+    stale = models.BooleanField(
+        default=False, help_text="The device did not answer since `seen_at`."
+    )
+    stale_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["route_reflector", "node", "protocol"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(route_reflector__isnull=True, node__isnull=False)
+                | Q(route_reflector__isnull=False, node__isnull=True),
+                name="bgpsession_one_device",
+            ),
+            models.UniqueConstraint(
+                fields=["route_reflector", "protocol"],
+                condition=Q(route_reflector__isnull=False),
+                name="bgpsession_unique_rr_protocol",
+            ),
+            models.UniqueConstraint(
+                fields=["node", "protocol"],
+                condition=Q(node__isnull=False),
+                name="bgpsession_unique_node_protocol",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.route_reflector or self.node} {self.protocol}: {self.state}"
+
+    @property
+    def established(self) -> bool:
+        return self.state == "Established"

@@ -1,10 +1,10 @@
 """Reads for the fabric: the plain data each device config is rendered from."""
 
+import hashlib
 import ipaddress
 
 from django.conf import settings
 
-from apps.compute.models import VirtualMachine
 from apps.core.validators import parse_community
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.ipam.models import IPAddress, Network
@@ -21,8 +21,11 @@ from workers.render import (
     render_route_reflector_bird,
 )
 
-# VMs whose routes a node announces; a deleting VM's route is withdrawn first.
-ANNOUNCED_VM_STATES = (VirtualMachine.State.PROVISIONING, *VirtualMachine.PLACED_STATES)
+# VMs whose routes a node announces; a deleting VM's route is withdrawn first (stopping
+# and starting VMs keep theirs, as stopped ones do). Values of compute's
+# VirtualMachine.State: fabric reads VMs through the database only (compute builds on
+# fabric, not the other way round); tests/unit/test_layers.py checks they still match.
+ANNOUNCED_VM_STATES = ("provisioning", "running", "stopping", "stopped", "starting")
 
 
 SERVING_NODE_STATES = (Node.State.READY, Node.State.DRAINING)
@@ -35,6 +38,10 @@ def cluster_networks(cluster: Cluster) -> tuple[tuple[str, ...], tuple[str, ...]
         tuple(prefix for family, prefix in networks if family == 4),
         tuple(prefix for family, prefix in networks if family == 6),
     )
+
+
+# The RR's BIRD protocol with the border gateway (nodes' are rr_peer's and node_peer's).
+BORDER_GATEWAY_PROTOCOL = "border_gateway"
 
 
 def rr_peer(rr: RouteReflector) -> BgpPeer:
@@ -95,6 +102,11 @@ def node_bird_config(node: Node) -> NodeBirdConfig:
     )
 
 
+def desired_node_bird(node: Node) -> str:
+    """The bird.conf the node should have."""
+    return render_node_bird(node_bird_config(node))
+
+
 def route_reflector_bird_config(rr: RouteReflector) -> RouteReflectorBirdConfig:
     cluster = rr.cluster
     networks_v4, networks_v6 = cluster_networks(cluster)
@@ -106,13 +118,20 @@ def route_reflector_bird_config(rr: RouteReflector) -> RouteReflectorBirdConfig:
         asn=cluster.bgp_asn,
         community=Community(parse_community(cluster.bgp_community)),
         border_gateway=(
-            BgpPeer("border_gateway", f"Border gateway {bgw.name}", bgw.peering_ip) if bgw else None
+            BgpPeer(BORDER_GATEWAY_PROTOCOL, f"Border gateway {bgw.name}", bgw.peering_ip)
+            if bgw
+            else None
         ),
         border_gateway_asn=bgw.peer_asn if bgw else cluster.bgp_asn,
         nodes=tuple(node_peer(node) for node in nodes_in_route_reflectors(cluster)),
         networks_v4=networks_v4,
         networks_v6=networks_v6,
     )
+
+
+def desired_route_reflector_bird(rr: RouteReflector) -> str:
+    """The bird.conf the route reflector should have."""
+    return render_route_reflector_bird(route_reflector_bird_config(rr))
 
 
 def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
@@ -131,19 +150,14 @@ def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
     )
 
 
-def rendered_node_bird(node: Node) -> str:
-    """The node's bird.conf as its jobs apply it."""
-    return render_node_bird(node_bird_config(node))
+def desired_border_gateway_junos(bgw: BorderGateway) -> list[str]:
+    """The Junos set lines of the cluster's group and policies on the border gateway."""
+    return render_border_gateway_junos(border_gateway_config(bgw))
 
 
-def rendered_route_reflector_bird(rr: RouteReflector) -> str:
-    """The RR's bird.conf as its jobs apply it."""
-    return render_route_reflector_bird(route_reflector_bird_config(rr))
-
-
-def rendered_border_gateway_junos(bgw: BorderGateway) -> str:
-    """The border gateway's Junos set lines as its jobs load them, one a line."""
-    return "\n".join(render_border_gateway_junos(border_gateway_config(bgw)))
+def junos_config_digest(lines: list[str]) -> str:
+    """SHA-256 of a rendering's set lines: which configuration a dry run compared."""
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _literal_ips(values) -> list[str]:

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.core.services import instance_create, instance_delete, instance_update
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.models import BgpSessionState, BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import ready_route_reflectors
 from apps.jobs.models import Job
 from apps.jobs.selectors import jobs_for, jobs_targeting
@@ -216,3 +216,38 @@ def devices_mark_failed(*devices: Cluster | RouteReflector | Node | BorderGatewa
         model.objects.filter(pk=device.pk, state=IN_PROGRESS_STATES[model]).update(
             state=model.State.FAILED
         )
+
+
+def _device_field(device: RouteReflector | Node) -> dict:
+    return {"route_reflector" if isinstance(device, RouteReflector) else "node": device}
+
+
+@transaction.atomic
+def bgp_sessions_record(*, device: RouteReflector | Node, sessions: dict, seen_at) -> None:
+    """Store what `birdc show protocols all` showed on `device` at `seen_at` (`sessions`:
+    protocol → workers.bird.BgpSession): one row per session, fresh; sessions it no longer
+    has are forgotten."""
+    owner = _device_field(device)
+    BgpSessionState.objects.filter(**owner).exclude(protocol__in=list(sessions)).delete()
+    for name, session in sessions.items():
+        BgpSessionState.objects.update_or_create(
+            **owner,
+            protocol=name,
+            defaults={
+                "peer_address": session.neighbor or None,
+                "state": session.state[:32],
+                "info": session.info[:200],
+                "routes_imported": session.routes_imported,
+                "routes_exported": session.routes_exported,
+                "seen_at": seen_at,
+                "stale": False,
+                "stale_reason": "",
+            },
+        )
+
+
+def bgp_sessions_mark_stale(*, device: RouteReflector | Node, reason: str) -> int:
+    """`device` did not answer: its sessions keep their last state and time, marked stale."""
+    return BgpSessionState.objects.filter(**_device_field(device)).update(
+        stale=True, stale_reason=reason[:300]
+    )

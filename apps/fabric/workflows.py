@@ -10,11 +10,12 @@ from contextlib import ExitStack, contextmanager
 from django.conf import settings
 
 from apps.fabric.connections import bird_paths, connect, open_session, remember_first_host_key
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector, persists_host_config
+from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
     ANNOUNCED_VM_STATES,
     active_route_reflectors,
     border_gateway_config,
+    junos_config_digest,
     node_bird_config,
     node_firewall_config,
     route_reflector_bird_config,
@@ -55,10 +56,32 @@ from workers.ssh import SSHSession
 
 
 class SessionsNotEstablished(DeviceError):
-    """BGP sessions did not reach Established in time."""
+    """BGP sessions did not reach Established in time; `status` is what BIRD showed last."""
+
+    def __init__(self, message: str, status: dict | None = None):
+        super().__init__(message)
+        self.status = status or {}
+
+
+def sessions_data(status: dict, peers: dict[str, dict]) -> list[dict]:
+    """A step's record of BGP sessions: for each expected protocol (`peers`: protocol →
+    what names its peer), whether `status` (`birdc show protocols`) has it Established."""
+    return [
+        {
+            **peer,
+            "protocol": protocol,
+            "established": protocol in status and status[protocol].established,
+            "info": status[protocol].info if protocol in status else "absent",
+        }
+        for protocol, peer in peers.items()
+    ]
 
 
 def log_apply(step: StepLog, result: ApplyResult) -> None:
+    kept = [n for n, p in result.protocols_before.items() if p.established]
+    step.record(changed=result.changed, started=result.started,
+                adopted_backup=result.adopted_backup, established_before=sorted(kept),
+                sessions_reset=result.sessions_reset)  # fmt: skip
     if not result.changed and not result.started:
         step.skip("bird.conf already up to date")
         return
@@ -68,13 +91,13 @@ def log_apply(step: StepLog, result: ApplyResult) -> None:
     step.log("bird.conf replaced" if result.changed else "bird.conf unchanged")
     if result.started:
         step.log("BIRD was not running: started")
-    kept = [n for n, p in result.protocols_before.items() if p.established]
     step.log(f"sessions established before: {len(kept)}; reset by this change: "
              f"{', '.join(result.sessions_reset) or 'none'}")  # fmt: skip
 
 
 def apply_node_bird(run: JobRun, session: SSHSession, node: Node) -> None:
     with run.step("node_apply_bird") as step:
+        step.record(node=node.pk)
         log_apply(
             step, apply_config(session, bird_paths(node), render_node_bird(node_bird_config(node)))
         )
@@ -95,10 +118,12 @@ def apply_route_reflector(run: JobRun, rr: RouteReflector, *, prepare: bool = Fa
     with ExitStack() as stack:
         if prepare:
             with run.step("rr_prepare") as step:
+                step.record(route_reflector=rr.pk)
                 session = connect(stack, rr)
                 facts = node_setup.gather_facts(session)
                 step.log(f"{facts.get('os')}; {node_setup.ensure_bird(session, facts)}")
         with run.step("rr_apply_config") as step:
+            step.record(route_reflector=rr.pk)
             step.log(f"route reflector {rr.name}")
             session = session if prepare else connect(stack, rr)
             config = render_route_reflector_bird(route_reflector_bird_config(rr))
@@ -115,7 +140,7 @@ def wait_established(session: SSHSession, host, protocols: list[str], *, timeout
         detail = "; ".join(
             f"{p}: {status[p].info if p in status else 'absent'}" for p in missing(status)
         )
-        return SessionsNotEstablished(f"not Established after {timeout:g}s: {detail}")
+        return SessionsNotEstablished(f"not Established after {timeout:g}s: {detail}", status)
 
     return poll_until(
         lambda: show_protocols(session, bird_paths(host)) or {},
@@ -140,12 +165,13 @@ def node_add(run: JobRun) -> None:
     try:
         with ExitStack() as stack:
             with run.step("node_connect") as step:
+                step.record(node=node.pk)
                 session = connect(stack, node)
                 step.log(f"connected to {node.ssh_address}:{node.ssh_port}")
             with run.step("node_prepare") as step:
                 facts = node_setup.gather_facts(session)
                 facts["bird"] = node_setup.ensure_bird(session, facts)
-                node_setup.apply_sysctls(session, persist=persists_host_config(node))
+                node_setup.apply_sysctls(session, persist=node.persist_host_config)
                 facts.update(node_setup.ensure_hypervisor(session, hypervisor=node.hypervisor,
                              options=node.hypervisor_options, facts=facts,
                              disk_gb=node.disk_gb))  # fmt: skip
@@ -159,9 +185,16 @@ def node_add(run: JobRun) -> None:
         for rr in active_route_reflectors(node.cluster):
             apply_route_reflector(run, rr)
         with run.step("node_verify_sessions") as step, open_session(node) as session:
-            expected = [rr_peer(rr).protocol for rr in active_route_reflectors(node.cluster)]
-            wait_established(session, node, expected, timeout=settings.FABRIC_VERIFY_TIMEOUT)
-            step.log(f"Established with {len(expected)} route reflector(s)")
+            peers = {rr_peer(rr).protocol: {"route_reflector": rr.pk}
+                     for rr in active_route_reflectors(node.cluster)}  # fmt: skip
+            try:
+                status = wait_established(session, node, list(peers),
+                                          timeout=settings.FABRIC_VERIFY_TIMEOUT)  # fmt: skip
+            except SessionsNotEstablished as exc:
+                step.record(sessions=sessions_data(exc.status, peers))
+                raise
+            step.record(sessions=sessions_data(status, peers))
+            step.log(f"Established with {len(peers)} route reflector(s)")
     except Exception as exc:
         if not run.will_retry(exc):
             devices_mark_failed(node)
@@ -174,6 +207,7 @@ def apply_serving_nodes(run: JobRun, cluster: Cluster) -> None:
     for node in serving_nodes(cluster):
         with ExitStack() as stack:
             with run.step("node_connect") as step:
+                step.record(node=node.pk)
                 session = connect(stack, node)
                 step.log(f"node {node.name}")
             apply_node_bird(run, session, node)
@@ -278,6 +312,7 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
                 refuse_foreign_objects(junos, bgw)
                 loaded = junos.load(lines)
                 diff, pending = loaded.diff, loaded.pending_confirm
+                step.record(border_gateway=bgw.pk, diff=diff, pending_confirm=pending)
                 step.log(diff or "no difference: the router already has this configuration")
                 if pending:  # an earlier attempt died before confirming: finish its work
                     step.log("a commit confirmed from an earlier attempt is pending: "
@@ -297,6 +332,9 @@ def sync_border_gateway(run: JobRun, bgw: BorderGateway) -> None:
                     if diff or pending:
                         step.log(_roll_back(junos, cluster.commit_confirm_minutes))
                     raise exc
+                step.record(peers=state.peers, established=state.established,
+                            total_peers=state.total_peers,
+                            accepted_prefixes=state.accepted_prefixes)  # fmt: skip
                 step.log(state.raw.strip())
             if diff or pending:
                 with run.step("bgw_confirm") as step:
@@ -366,10 +404,9 @@ def border_gateway_preview(run: JobRun) -> None:
         refuse_foreign_objects(junos, bgw)
         diff = junos.load(lines).diff
         junos.discard()
-        # skipped: nothing to apply (the portal disables Apply for this rendering)
-        (step.log if diff else step.skip)(
-            diff or "no difference: the router already has this configuration"
-        )
+        # what was compared, so the portal knows whether Apply has anything left to do
+        step.record(border_gateway=bgw.pk, diff=diff, config_sha256=junos_config_digest(lines))
+        step.log(diff or "no difference: the router already has this configuration")
 
 
 @workflow(
@@ -404,9 +441,13 @@ def cluster_provision(run: JobRun) -> None:
             touched.append(rr)
             apply_route_reflector(run, rr, prepare=True)
             with run.step("rr_verify") as step, open_session(rr) as session:
+                step.record(route_reflector=rr.pk)
                 protocols = show_protocols(session, bird_paths(rr))
                 if protocols is None:
                     raise SessionsNotEstablished(f"BIRD on {rr.name} is not answering")
+                step.record(protocols=[{"protocol": n, "state": p.state, "info": p.info,
+                                        "established": p.established}
+                                       for n, p in protocols.items()])  # fmt: skip
                 step.log(", ".join(f"{n} {p.state} {p.info}".strip() for n, p in protocols.items()))
             unless_removing.update(state=RouteReflector.State.READY)
         apply_serving_nodes(run, cluster)  # nodes peer with every RR: a new RR is one more

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.billing.services import usage_record_ip, usage_record_ip_sql
+from apps.core.errors import Refused
 from apps.core.services import instance_create, instance_delete, instance_update
 from apps.core.validators import parse_ip
 from apps.ipam.models import IPAddress, IPPool, Network, address_key
@@ -25,8 +26,10 @@ SCAN_WINDOW = 256
 COLLISION_RETRIES = 5
 
 
-class PoolExhausted(Exception):
+class PoolExhausted(Refused):
     """No pool of the cluster has a free address of the asked family."""
+
+    code, field = "pool_exhausted", "cluster"
 
 
 @functools.lru_cache(maxsize=256)
@@ -285,8 +288,10 @@ def ip_release(*, vm) -> list[str]:
 # --- networks, pools and reservations (operator records) ----------------------------------------
 
 
-class AddressInUse(Exception):
+class AddressInUse(Refused):
     """The address is allocated to a VM; only its VM's teardown gives it back."""
+
+    code, field = "address_in_use", "status"
 
 
 def network_create(**fields) -> Network:

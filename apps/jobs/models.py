@@ -93,6 +93,12 @@ class JobStep(models.Model):
     name = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
     output = models.TextField(blank=True)
+    data = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the step found or did, as structure (sessions seen, routes, diff, "
+        "counts): what pages and the API read; `output` is only for people.",
+    )
     started = models.DateTimeField()
     finished = models.DateTimeField(null=True, blank=True)
 

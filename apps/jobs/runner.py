@@ -46,6 +46,11 @@ class StepLog:
         self._step.output += line.rstrip("\n") + "\n"
         self._step.save(update_fields=["output"])
 
+    def record(self, **values) -> None:
+        """Add `values` (JSON-serialisable) to the step's structured data."""
+        self._step.data = {**self._step.data, **values}
+        self._step.save(update_fields=["data"])
+
     def skip(self, reason: str) -> None:
         self.skipped = True
         self.log(reason)
@@ -91,7 +96,7 @@ class JobRun:
         finally:
             _current_step.reset(token)
             step.finished = timezone.now()
-            step.save(update_fields=["state", "output", "finished"])
+            step.save(update_fields=["state", "output", "data", "finished"])
 
 
 def run_job(

@@ -201,6 +201,7 @@ class NodeForm(SecretsMixin, forms.ModelForm):
             "underlay_ip",
             "hypervisor",
             "hypervisor_options",
+            "persist_host_config",
             "vcpus",
             "memory_mb",
             "disk_gb",

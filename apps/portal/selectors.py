@@ -1,6 +1,5 @@
 """Reads for the portal pages: each returns what one page shows in a fixed number of queries."""
 
-import re
 from dataclasses import dataclass
 
 import netaddr
@@ -16,10 +15,11 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 
 from apps.compute.models import VirtualMachine
-from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
-from apps.fabric.selectors import active_route_reflectors
+from apps.fabric.models import BgpSessionState, BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.selectors import active_route_reflectors, junos_config_digest, rr_peer
 from apps.ipam.models import IPPool
 from apps.ipam.selectors import pool_list
 from apps.jobs.models import Job, JobStep
@@ -183,23 +183,21 @@ def last_node_apply_step(node: Node) -> JobStep | None:
 
 @dataclass(frozen=True)
 class SessionState:
-    """A node's BGP session with one route reflector, as its last check saw it."""
+    """A node's BGP session with one route reflector: as the periodic collection last saw
+    it (`collected`), else as the node's last session check recorded it."""
 
     route_reflector: RouteReflector
     protocol: str
     state: str  # established, down, unknown
     detail: str
-
-
-_MISSING = re.compile(r"(rr_\d+): ([^;\n]*)")
+    collected: BgpSessionState | None = None
 
 
 def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
-    """The node's BGP sessions per RR, from its last `node_verify_sessions` step.
-
-    The step succeeds when every session is Established, and when it fails its error
-    lists the sessions that were not (`rr_3: Active; rr_4: absent`).
-    """
+    """The node's BGP sessions per RR: the collected state (BgpSessionState) where there is
+    one, else what its last `node_verify_sessions` step recorded in its data (`sessions`:
+    protocol, route reflector, established, BIRD's info)."""
+    collected = {row.protocol: row for row in BgpSessionState.objects.filter(node=node)}
     node_type = ContentType.objects.get_for_model(Node)
     step = (
         JobStep.objects.filter(
@@ -210,20 +208,59 @@ def node_sessions(node: Node) -> tuple[list[SessionState], JobStep | None]:
         .order_by("-started", "-id")
         .first()
     )
-    missing = dict(_MISSING.findall(step.output)) if step else {}
+    seen = {s.get("route_reflector"): s for s in (step.data.get("sessions", []) if step else [])}
     sessions = []
     for rr in active_route_reflectors(node.cluster):
-        protocol = f"rr_{rr.pk}"
+        protocol = rr_peer(rr).protocol
+        if row := collected.get(protocol):
+            state = "established" if row.established else "down"
+            sessions.append(SessionState(rr, protocol, state, row.info or row.state, row))
+            continue
         if step is None:
             state, detail = "unknown", "not checked yet"
-        elif step.state == JobStep.State.SUCCEEDED or protocol not in missing:
-            state, detail = "established", "Established"
+        elif rr.pk not in seen:
+            state, detail = "unknown", "not seen by that check"
+        elif seen[rr.pk].get("established"):
+            state, detail = "established", seen[rr.pk].get("info") or "Established"
         else:
-            state, detail = "down", missing[protocol].strip() or "not Established"
-        if step is not None and step.state == JobStep.State.FAILED and not missing:
-            state, detail = "unknown", "the check failed before listing sessions"
+            state, detail = "down", seen[rr.pk].get("info") or "not Established"
         sessions.append(SessionState(rr, protocol, state, detail))
     return sessions, step
+
+
+@dataclass(frozen=True)
+class PeerSession:
+    """A session of a route reflector as collected, with the device at its other end."""
+
+    row: BgpSessionState
+    peer: Node | BorderGateway | None
+
+    @property
+    def peer_url(self) -> str:
+        if isinstance(self.peer, Node):
+            return reverse("portal:node", args=[self.peer.pk])
+        return reverse("portal:bgw", args=[self.peer.pk]) if self.peer else ""
+
+
+def route_reflector_sessions(rr: RouteReflector) -> list[PeerSession]:
+    """The RR's BGP sessions as the periodic collection last saw them, each with its peer
+    (a node or the border gateway of the cluster, found by its address)."""
+    rows = list(BgpSessionState.objects.filter(route_reflector=rr).order_by("protocol"))
+    addresses = {row.peer_address for row in rows if row.peer_address}
+    peers = {n.underlay_ip: n for n in Node.objects.filter(cluster_id=rr.cluster_id,
+                                                           underlay_ip__in=addresses)}  # fmt: skip
+    peers.update({b.peering_ip: b for b in BorderGateway.objects.filter(
+        cluster_id=rr.cluster_id, peering_ip__in=addresses)})  # fmt: skip
+    return [PeerSession(row, peers.get(row.peer_address)) for row in rows]
+
+
+def route_reflector_applies(rr: RouteReflector, limit: int = 5) -> list[JobStep]:
+    """The RR's last `rr_apply_config` steps (whichever job ran them), newest first."""
+    return list(
+        JobStep.objects.filter(name="rr_apply_config", data__route_reflector=rr.pk)
+        .select_related("job")
+        .order_by("-started", "-id")[:limit]
+    )
 
 
 def border_gateway_history(bgw: BorderGateway) -> list[tuple[Job, list[JobStep]]]:
@@ -252,19 +289,12 @@ def step_output(job: Job | None, name: str) -> JobStep | None:
     return job.steps.filter(name=name).order_by("-attempt", "-position").first()
 
 
-def dry_run_found_no_difference(job: Job | None, desired: str) -> bool:
-    """Whether the border gateway dry run `job` found the router already holding `desired`
-    (the configuration rendered now): it succeeded, rendered exactly that, and its compare
-    step was skipped for want of a difference. A dry run of an older rendering says
-    nothing about this one."""
-    if job is None or job.state != Job.State.SUCCEEDED:
+def dry_run_found_no_difference(job: Job | None, compare: JobStep | None, desired) -> bool:
+    """Whether the border gateway dry run `job` (its `bgw_compare` step) found the router
+    already holding `desired`, the set lines rendered now: it succeeded, compared exactly
+    these lines and recorded no difference. A dry run of another rendering (a change
+    since) says nothing about this one."""
+    if job is None or compare is None or job.state != Job.State.SUCCEEDED:
         return False
-    wanted = job.steps.filter(name__in=("bgw_render", "bgw_compare")).order_by("attempt")
-    steps = {step.name: step for step in wanted}  # the last attempt's
-    render, compare = steps.get("bgw_render"), steps.get("bgw_compare")
-    return (
-        render is not None
-        and compare is not None
-        and compare.state == JobStep.State.SKIPPED
-        and render.output.rstrip("\n") == desired.rstrip("\n")
-    )
+    data = compare.data or {}
+    return data.get("diff") == "" and data.get("config_sha256") == junos_config_digest(desired)

@@ -25,6 +25,9 @@ urlpatterns = [
     path("clusters/<int:pk>/", views.ClusterDetailView.as_view(), name="cluster"),
     path("clusters/<int:pk>/edit/", views_edit.ClusterEditView.as_view(), name="cluster_edit"),
     path(
+        "clusters/<int:pk>/topology/", views.ClusterTopologyView.as_view(), name="cluster_topology"
+    ),
+    path(
         "clusters/<int:pk>/provision/",
         views.ClusterProvisionView.as_view(),
         name="cluster_provision",

@@ -2,6 +2,7 @@
 API makes), permissions from `apps.portal.permissions`. htmx requests for a live page get
 only the part that changes (`request.htmx`)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
@@ -22,10 +23,10 @@ from apps.core.filtersets import BaseFilterSet
 from apps.fabric.filtersets import ClusterFilterSet, NodeFilterSet
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
+    desired_border_gateway_junos,
+    desired_node_bird,
+    desired_route_reflector_bird,
     ready_route_reflectors,
-    rendered_border_gateway_junos,
-    rendered_node_bird,
-    rendered_route_reflector_bird,
     serving_nodes,
 )
 from apps.fabric.services import (
@@ -63,6 +64,7 @@ from apps.portal.forms import (
     list_filters,
 )
 from apps.portal.permissions import OperatorPageMixin, PortalMixin, portal_roles
+from apps.portal.topology import cluster_topology
 from apps.tenancy.models import Tenant
 
 PAGE_SIZE = 50
@@ -227,8 +229,28 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             border_gateway=BorderGateway.objects.filter(cluster=cluster).first(),
             vm_counts=selectors.vm_state_counts(cluster.virtual_machines.all()),
             jobs=with_target_urls(jobs_for(cluster)[:10], self.roles),
+            topology=cluster_topology(cluster),
+            refresh_seconds=settings.FABRIC_TOPOLOGY_REFRESH_SECONDS,
         )
         return context
+
+
+class ClusterTopologyView(OperatorPageMixin, DetailView):
+    """The cluster's topology picture alone: what its page polls while open."""
+
+    template_name = "portal/_topology.html"
+    model = Cluster
+    context_object_name = "cluster"
+
+    def get_queryset(self):
+        return Cluster.objects.select_related("border_gateway")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            topology=cluster_topology(self.object),
+            refresh_seconds=settings.FABRIC_TOPOLOGY_REFRESH_SECONDS,
+            **kwargs,
+        )
 
 
 class ClusterProvisionView(OperatorPageMixin, View):
@@ -382,7 +404,7 @@ class NodeDetailView(ChangesMixin, OperatorPageMixin, DetailView):
             vm_count=vms.count(),
             sessions=sessions,
             sessions_step=sessions_step,
-            desired_bird=rendered_node_bird(node),
+            desired_bird=desired_node_bird(node),
             apply_step=selectors.last_node_apply_step(node),
             jobs=with_target_urls(jobs_for(node)[:10], self.roles),
         )
@@ -553,18 +575,10 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         rr = self.object
-        steps = (
-            JobStep.objects.filter(
-                name="rr_apply_config",
-                output__startswith=f"route reflector {rr.name}\n",
-                job__created__gte=rr.created,
-            )
-            .select_related("job")
-            .order_by("-started", "-id")[:5]
-        )
         context.update(
-            desired_bird=rendered_route_reflector_bird(rr),
-            apply_steps=list(steps),
+            desired_bird=desired_route_reflector_bird(rr),
+            apply_steps=selectors.route_reflector_applies(rr),
+            sessions=selectors.route_reflector_sessions(rr),
         )
         return context
 
@@ -573,14 +587,15 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
 
 
 def bgw_preview_context(bgw: BorderGateway, job: Job | None, roles) -> dict:
-    desired = rendered_border_gateway_junos(bgw)
+    desired = desired_border_gateway_junos(bgw)
+    compare = selectors.step_output(job, "bgw_compare") if job else None
     return {
         "roles": roles,
         "bgw": bgw,
         "preview_job": job,
-        "compare": selectors.step_output(job, "bgw_compare") if job else None,
-        "desired": desired,
-        "nothing_to_apply": selectors.dry_run_found_no_difference(job, desired),
+        "compare": compare,
+        "desired": "\n".join(desired),
+        "nothing_to_apply": selectors.dry_run_found_no_difference(job, compare, desired),
     }
 
 

@@ -18,13 +18,15 @@ from django.utils.text import capfirst
 from django.views.generic import DetailView, TemplateView
 
 from apps.api.access import TENANT_USER
+from apps.compute.filtersets import PlanFilterSet
 from apps.compute.models import Plan, VirtualMachine
 from apps.compute.services import plan_create, plan_update
 from apps.portal.forms import add_errors
 from apps.portal.forms_admin import ApiKeyForm, MemberForm, PlanForm, TenantForm
 from apps.portal.permissions import SAFE_METHODS, OperatorPageMixin, PortalMixin, portal_roles
 from apps.portal.views import ChangesMixin, FilteredListView
-from apps.tenancy.models import ApiKey, Membership, Role, Tenant
+from apps.tenancy.filtersets import ApiKeyFilterSet, MembershipFilterSet, TenantFilterSet
+from apps.tenancy.models import ApiKey, Membership, Tenant
 from apps.tenancy.services import (
     api_key_create,
     api_key_revoke,
@@ -34,8 +36,13 @@ from apps.tenancy.services import (
     tenant_update,
 )
 
-ACTIVE_CHOICES = [("active", "active"), ("suspended", "suspended")]
-KEY_STATES = [("active", "active"), ("revoked", "revoked")]
+# Boolean filters shown as states: "true"/"false" are what the filterset's field reads.
+ACTIVE_CHOICES = [("true", "active"), ("false", "suspended")]
+KEY_STATES = [("false", "active"), ("true", "revoked")]
+
+
+def tenant_choices(tenants) -> list[tuple[str, str]]:
+    return [(str(pk), name) for pk, name in tenants.values_list("pk", "name")]
 
 
 class AdminWritesMixin:
@@ -100,10 +107,13 @@ class ModelFormPage:
 
 class TenantListView(AdminWritesMixin, OperatorPageMixin, FilteredListView):
     template_name = "portal/tenant_list.html"
-    states = ACTIVE_CHOICES
+    filterset_class = TenantFilterSet
+    filter_labels = {"is_active": "state"}
+
+    def filter_choices(self):
+        return {"is_active": ACTIVE_CHOICES}
 
     def get_queryset(self):
-        form = self.get_filter_form()
         active_vms = Count(
             "virtual_machines",
             filter=~Q(virtual_machines__state=VirtualMachine.State.DELETED),
@@ -112,11 +122,7 @@ class TenantListView(AdminWritesMixin, OperatorPageMixin, FilteredListView):
         tenants = Tenant.objects.annotate(
             vm_count=active_vms, member_count=Count("memberships", distinct=True)
         )
-        if q := form.value("q"):
-            tenants = tenants.filter(Q(name__icontains=q) | Q(description__icontains=q))
-        if state := form.value("state"):
-            tenants = tenants.filter(is_active=state == "active")
-        return tenants.order_by("name")
+        return self.filtered(tenants.order_by("name"))
 
 
 class TenantFormView(ModelFormPage, AdminWritesMixin, OperatorPageMixin, TemplateView):
@@ -158,25 +164,15 @@ class TenantDetailView(ChangesMixin, AdminWritesMixin, OperatorPageMixin, Detail
 
 class MembershipListView(AdminWritesMixin, OperatorPageMixin, FilteredListView):
     template_name = "portal/membership_list.html"
-    states = Role.choices
+    filterset_class = MembershipFilterSet
+    filter_labels = {"role": "role", "tenant": "tenant"}
 
-    def extra_filters(self):
-        tenants = [(str(pk), name) for pk, name in Tenant.objects.values_list("pk", "name")]
-        return {"tenant": ("tenant", [("platform", "the platform"), *tenants])}
+    def filter_choices(self):
+        return {"tenant": tenant_choices(Tenant.objects.all())}
 
     def get_queryset(self):
-        form = self.get_filter_form()
         memberships = Membership.objects.select_related("user", "tenant")
-        if q := form.value("q"):
-            memberships = memberships.filter(user__username__icontains=q)
-        if role := form.value("state"):
-            memberships = memberships.filter(role=role)
-        tenant = form.value("tenant")
-        if tenant == "platform":
-            memberships = memberships.filter(tenant__isnull=True)
-        elif tenant.isdigit():
-            memberships = memberships.filter(tenant_id=int(tenant))
-        return memberships.order_by("user__username", "tenant__name")
+        return self.filtered(memberships.order_by("user__username", "tenant__name"))
 
 
 class MembershipCreateView(AdminWritesMixin, OperatorPageMixin, TemplateView):
@@ -261,20 +257,19 @@ class MembershipRemoveView(AdminWritesMixin, OperatorPageMixin, TemplateView):
 
 class PlanListView(OperatorPageMixin, FilteredListView):
     template_name = "portal/plan_list.html"
-    states = ACTIVE_CHOICES
+    filterset_class = PlanFilterSet
+    filter_labels = {"is_active": "state"}
+
+    def filter_choices(self):
+        return {"is_active": ACTIVE_CHOICES}
 
     def get_queryset(self):
-        form = self.get_filter_form()
         active_vms = Count(
             "virtual_machines",
             filter=~Q(virtual_machines__state=VirtualMachine.State.DELETED),
         )
         plans = Plan.objects.annotate(vm_count=active_vms)
-        if q := form.value("q"):
-            plans = plans.filter(Q(name__icontains=q) | Q(description__icontains=q))
-        if state := form.value("state"):
-            plans = plans.filter(is_active=state == "active")
-        return plans.order_by("kind", "vcpus", "memory_mb", "name")
+        return self.filtered(plans.order_by("kind", "vcpus", "memory_mb", "name"))
 
 
 class PlanFormView(ModelFormPage, OperatorPageMixin, TemplateView):
@@ -323,22 +318,17 @@ class ApiKeyAccessMixin(PortalMixin):
 
 class ApiKeyListView(ApiKeyAccessMixin, FilteredListView):
     template_name = "portal/api_key_list.html"
-    states = KEY_STATES
+    filterset_class = ApiKeyFilterSet
+    filter_labels = {"revoked": "state", "tenant": "tenant"}
 
-    def extra_filters(self):
-        tenants = self.roles.scope(Tenant.objects.all(), "pk").values_list("pk", "name")
-        return {"tenant": ("tenant", [(str(pk), name) for pk, name in tenants])}
+    def filter_choices(self):
+        return {
+            "revoked": KEY_STATES,
+            "tenant": tenant_choices(self.roles.scope(Tenant.objects.all(), "pk")),
+        }
 
     def get_queryset(self):
-        form = self.get_filter_form()
-        keys = self.visible_keys()
-        if q := form.value("q"):
-            keys = keys.filter(Q(name__icontains=q) | Q(prefix__icontains=q))
-        if state := form.value("state"):
-            keys = keys.filter(revoked_at__isnull=state == "active")
-        if (tenant := form.value("tenant")).isdigit():
-            keys = keys.filter(tenant_id=int(tenant))
-        return keys.order_by("-created", "-id")
+        return self.filtered(self.visible_keys().order_by("-created", "-id"))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

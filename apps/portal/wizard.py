@@ -21,7 +21,7 @@ from django.forms import Form
 
 from apps.core.fields import decrypt, encrypt
 from apps.fabric.models import Cluster
-from apps.fabric.selectors import rendered_border_gateway_junos, rendered_route_reflector_bird
+from apps.fabric.selectors import desired_border_gateway_junos, desired_route_reflector_bird
 from apps.fabric.services import (
     border_gateway_create,
     cluster_create,
@@ -255,8 +255,8 @@ def previews(bound: Bound) -> dict[str, str] | None:
 
     def render(records) -> dict[str, str]:
         return {
-            "junos": rendered_border_gateway_junos(records["bgw"]),
-            "bird": rendered_route_reflector_bird(records["rr"]),
+            "junos": "\n".join(desired_border_gateway_junos(records["bgw"])),
+            "bird": desired_route_reflector_bird(records["rr"]),
         }
 
     return rehearse(bound, upto=FORM_STEPS[-1], inside=render)

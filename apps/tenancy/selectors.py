@@ -1,12 +1,11 @@
 """Reads for tenancy: who may act for which tenant, and which key is which."""
 
 from apps.tenancy.models import ApiKey, Membership
+from apps.tenancy.services import api_key_hash
 
 
 def api_key_for_secret(secret: str) -> ApiKey | None:
     """The key with this secret (revoked or not), or None."""
-    from apps.tenancy.services import api_key_hash
-
     return (
         ApiKey.objects.select_related("user", "tenant")
         .filter(hashed_key=api_key_hash(secret))

@@ -5,7 +5,7 @@ import itertools
 from apps.billing.models import UsageEvent, WebhookDelivery, WebhookEndpoint
 from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_order
-from apps.fabric.models import RouteReflector
+from apps.fabric.models import Node, RouteReflector
 from apps.fabric.selectors import node_bird_config
 from apps.jobs.models import Job
 from apps.jobs.services import job_create
@@ -221,6 +221,21 @@ class TestNodes(ResourceTests):
 
     def bad_payload(self, world):
         return {**self.payload(world), "underlay_ip": "not-an-ip"}, "underlay_ip"
+
+
+def test_a_node_persists_its_host_config_unless_told_not_to(world):
+    admin, body = world.client("admin"), TestNodes().payload(world)
+    default = admin.post("/api/v1/nodes/", body, format="json")
+    assert default.status_code == 202, default.content
+    assert default.json()["persist_host_config"] is True
+    shared_etc = admin.post(
+        "/api/v1/nodes/",
+        {**TestNodes().payload(world), "persist_host_config": False},
+        format="json",
+    )
+    assert shared_etc.status_code == 202, shared_etc.content
+    assert Node.objects.get(pk=shared_etc.json()["id"]).persist_host_config is False
+    assert Node.objects.get(pk=default.json()["id"]).persist_host_config is True
 
 
 def test_nodes_drain_and_undrain_through_the_api(world):

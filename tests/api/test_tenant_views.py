@@ -28,7 +28,8 @@ def failed_job(vm) -> Job:
          ("node_apply_bird", "failed", SECRET_OUTPUT)], start=1
     ):  # fmt: skip
         JobStep.objects.create(job=job, attempt=1, position=position, name=name, state=state,
-                               output=output, started=now, finished=now)  # fmt: skip
+                               output=output, data={"node": "hv7", "vnet": "vnet42"},
+                               started=now, finished=now)  # fmt: skip
     return job
 
 
@@ -39,7 +40,7 @@ def test_tenants_see_steps_without_output_and_a_plain_error(world):
         assert [s["name"] for s in body["steps"]] == ["place", "node_apply_bird"], who
         assert [s["state"] for s in body["steps"]] == ["succeeded", "failed"]
         assert all(s["started"] and s["finished"] for s in body["steps"])
-        assert all("output" not in s for s in body["steps"]), who
+        assert all("output" not in s and "data" not in s for s in body["steps"]), who
         assert [s["label"] for s in body["steps"]] == [
             "Choosing a host", "Announcing the route"
         ]  # fmt: skip
@@ -60,6 +61,7 @@ def test_staff_still_see_output_and_error(world):
         body = world.client(who).get(f"/api/v1/jobs/{job.pk}/").json()
         assert body["error"] == SECRET_ERROR, who
         assert body["steps"][1]["output"] == SECRET_OUTPUT, who
+        assert body["steps"][0]["data"] == {"node": "hv7", "vnet": "vnet42"}, who
 
 
 def test_tenants_cannot_search_job_errors(world):

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from apps.compute.models import IdempotencyKey, VirtualMachine
 from apps.jobs.models import Job
+from fabric_portal.beat import purge_idempotency_keys
 from tests.api.conftest import assert_error, make_world
 from tests.api.test_resources import order_running_vm
 from tests.factories import make_cluster, make_network, make_plan, make_pool, make_ready_cluster
-from workers.tasks import purge_idempotency_keys
 
 VMS = "/api/v1/vms/"
 

@@ -14,9 +14,9 @@ import re
 import pytest
 
 from apps.compute.models import VirtualMachine
-from apps.fabric.lab_records import lab_vm_namespace_prefix
 from apps.fabric.models import Cluster, Node, RouteReflector
 from apps.jobs.models import Job
+from lab.seeding.records import lab_vm_namespace_prefix
 from tests.browser.conftest import (
     PASSWORD,
     login,
@@ -129,6 +129,7 @@ def test_admin_creates_a_cluster_with_the_wizard_and_adds_a_node(
     page.fill(
         "#id_hypervisor_options", json.dumps({"namespace_prefix": lab_vm_namespace_prefix(lab)})
     )
+    page.uncheck("#id_persist_host_config")  # the lab's nodes share this machine's /etc
     page.fill("#id_vcpus", "8")
     page.fill("#id_memory_mb", "16384")
     page.fill("#id_disk_gb", "200")
@@ -147,7 +148,7 @@ def test_admin_creates_a_cluster_with_the_wizard_and_adds_a_node(
 
     # The node's page: its BGP session with the RR, its desired and last applied config.
     node = Node.objects.get(cluster=cluster, name="node1")
-    assert node.state == "ready"
+    assert node.state == "ready" and not node.persist_host_config
     page.click("#job-target")
     page.wait_for_selector("#bgp-sessions")
     assert "established" in page.inner_text("#bgp-sessions")

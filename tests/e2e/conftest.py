@@ -7,7 +7,6 @@ from pathlib import Path
 import netaddr
 import pytest
 
-from apps.fabric.lab_records import lab_cluster, lab_node_fields
 from apps.fabric.models import Cluster, Node
 from apps.fabric.services import node_create
 from apps.fabric.workflows import cluster_provision, node_add
@@ -15,6 +14,7 @@ from apps.jobs.models import Job
 from apps.jobs.runner import run_job
 from apps.jobs.services import job_create
 from lab.netns import Lab, lab_clear_guests
+from lab.seeding.records import lab_cluster, lab_node_fields
 from tests.conftest import wait_for
 from workers.ssh import SSHSession, SSHTarget
 

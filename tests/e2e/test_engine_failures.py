@@ -13,7 +13,6 @@ from apps.compute.models import VirtualMachine
 from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.connections import bird_paths
-from apps.fabric.lab_records import lab_vm_namespace_prefix
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
 from apps.fabric.workflows import (
     border_gateway_preview,
@@ -24,6 +23,7 @@ from apps.ipam.models import IPAddress, Network
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
 from apps.jobs.services import job_create
+from lab.seeding.records import lab_vm_namespace_prefix
 from tests.conftest import wait_for
 from tests.e2e.conftest import (
     assert_succeeded,

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from apps.fabric.lab_records import lab_vm_namespace_prefix
 from apps.jobs.models import JobStep
 from apps.tenancy.models import Membership, Role
 from apps.tenancy.services import api_key_create
+from lab.seeding.records import lab_vm_namespace_prefix
 from tests.conftest import wait_for
 from tests.e2e.api_client import Api
 from tests.e2e.conftest import (
@@ -89,7 +89,9 @@ def test_operator_and_tenant_drive_the_fabric_through_the_api(lab, operator, cel
             "bird_socket_path": host.bird_socket,
             "vcpus": 8, "memory_mb": 16384, "disk_gb": 200,
             "hypervisor_options": {"namespace_prefix": lab_vm_namespace_prefix(lab)},
+            "persist_host_config": False,  # the lab's nodes share this machine's /etc
         }, expect=202)  # fmt: skip
+        assert node["persist_host_config"] is False
         job = api.succeeded(node["job"])
         assert [s["name"] for s in job["steps"]].count("rr_apply_config") == 2
         return node

@@ -13,12 +13,12 @@ import sys
 import pytest
 from django.contrib.auth import get_user_model
 
-from apps.fabric.lab_records import lab_node_fields, lab_vm_namespace_prefix
+from apps.compute.reconcile import reconcile
 from apps.fabric.models import Node
-from apps.fabric.reconcile import reconcile
 from apps.fabric.workflows import node_add
 from apps.ipam.models import IPPool, Network
 from apps.tenancy.services import api_key_create
+from lab.seeding.records import lab_node_fields, lab_vm_namespace_prefix
 from tests.conftest import wait_for
 from tests.e2e.api_client import Api
 from tests.e2e.conftest import assert_succeeded, core_routes, ping, run_inline

@@ -55,8 +55,8 @@ def guest_images():
 
 @pytest.fixture(autouse=True, scope="module")
 def _host_sysctl_file():
-    """node_add persists the routing sysctls in /etc/sysctl.d on libvirt/LXD nodes; lab
-    nodes share this machine's /etc, so remove the file again if these tests wrote it."""
+    """These lab nodes share this machine's /etc (persist_host_config off); should one have
+    persisted its routing sysctls all the same, the file is removed again."""
     path = Path("/etc/sysctl.d/90-fabric-portal.conf")
     existed = path.exists()
     yield
@@ -72,7 +72,10 @@ def _which(tool: str) -> bool:
 
 def add_hypervisor_node(lab, cluster: Cluster, name: str, hypervisor: str, **fields) -> Node:
     host = lab.hosts[name]
-    options = {"hypervisor_options": {"state_dir": host.hypervisor_dir}}
+    options = {
+        "hypervisor_options": {"state_dir": host.hypervisor_dir},
+        "persist_host_config": False,
+    }
     return node_create(
         **{
             "cluster": cluster, "name": name, "underlay_ip": host.address,

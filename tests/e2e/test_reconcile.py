@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from apps.compute.models import VirtualMachine
+from apps.compute.reconcile import reconcile
 from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.models import Node
-from apps.fabric.reconcile import reconcile
 from apps.fabric.selectors import node_bird_config
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job

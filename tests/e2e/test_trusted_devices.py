@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from apps.fabric.connections import bird_paths
-from apps.fabric.lab_records import lab_node_fields
 from apps.fabric.models import BorderGateway, Node, RouteReflector
 from apps.fabric.workflows import border_gateway_preview, cluster_provision, node_add
+from lab.seeding.records import lab_node_fields
 from tests.e2e.conftest import build_cluster, lab_session, run_inline
 from workers.bird_remote import MANAGED_MARKER, BirdPaths, apply_config
 from workers.errors import BirdFileNotManaged

@@ -3,20 +3,23 @@ after its node lost the routing prerequisites (a new lab on an old database) —
 repaired by Start or by `reconcile`, which says what it did."""
 
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from apps.compute.models import VirtualMachine
+from apps.compute.reconcile import reconcile
 from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create, vm_start, vm_stop
-from apps.fabric.lab_records import lab_vm_namespace_prefix
 from apps.fabric.models import BorderGateway, Node, RouteReflector
-from apps.fabric.reconcile import reconcile
+from apps.fabric.services import node_update
 from apps.jobs.models import Job
 from apps.jobs.runner import run_job
+from lab.seeding.records import lab_vm_namespace_prefix
 from tests.e2e.conftest import assert_succeeded, ping, run_inline
 from tests.factories import make_plan, make_tenant
+from workers.node_setup import SYSCTL_FILE
 
 pytestmark = pytest.mark.lab
 
@@ -91,11 +94,42 @@ def test_reconcile_restores_the_nodes_routing_prerequisites(lab, ready_cluster):
     assert reachable(lab, vm)
 
 
+@pytest.fixture
+def host_sysctl_file():
+    """The lab's nodes share this machine's /etc: the file is absent during the test, and
+    what was there before is put back."""
+    path = Path(SYSCTL_FILE)
+    before = path.read_text() if path.exists() else None
+    path.unlink(missing_ok=True)
+    yield path
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(before)
+
+
+def test_the_nodes_option_alone_decides_whether_its_sysctls_are_persisted(
+    lab, host_sysctl_file, ready_cluster
+):
+    node_host, node = lab.hosts["node1"], Node.objects.get(name="node1")
+    assert node.persist_host_config is False  # the lab's records: its nodes share this /etc
+    node_host.run("sysctl -qw net.ipv4.ip_forward=0")
+    assert_succeeded(run_inline("reconcile", None, reconcile))
+    assert node_host.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+    assert not host_sysctl_file.exists()  # neither node_add nor reconcile wrote it
+
+    node_update(node, persist_host_config=True)  # the same netns node: only the option changed
+    node_host.run("sysctl -qw net.ipv4.ip_forward=0")
+    assert_succeeded(run_inline("reconcile", None, reconcile))
+
+    assert "net.ipv4.ip_forward = 1" in host_sysctl_file.read_text()
+
+
 def test_seed_lab_on_an_existing_database_follows_the_new_lab_and_queues_its_preparation(lab, db):
     call_command("seed_lab", lab_dir=lab.dir, stdout=io.StringIO())
     stale_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPreviousLabKeyPreviousLabKeyPreviousLab"
     BorderGateway.objects.update(mgmt_port=1, ssh_host_key=stale_key)
-    Node.objects.update(ssh_host_key=stale_key)
+    Node.objects.update(ssh_host_key=stale_key, persist_host_config=True)
     RouteReflector.objects.update(ssh_host_key=stale_key)
 
     out = io.StringIO()
@@ -106,5 +140,6 @@ def test_seed_lab_on_an_existing_database_follows_the_new_lab_and_queues_its_pre
     assert (bgw.mgmt_port, bgw.ssh_host_key) == (lab.junos_port, lab.junos_host_key)
     for device in [*Node.objects.all(), *RouteReflector.objects.all()]:
         assert device.ssh_host_key == lab.host_key(device.name), device
+    assert not Node.objects.filter(persist_host_config=True).exists()
     assert Job.objects.filter(kind="cluster_provision").count() == 2
     assert Job.objects.filter(kind="reconcile", state="queued").count() == 1

@@ -67,8 +67,9 @@ def make_job(*, kind: str, target, tenant=None, state: str = "succeeded", steps=
         finished=now if done else None,
         error="step place failed: NoCapacity: node node-x full" if state == "failed" else "",
     )
-    for position, (name, step_state, output) in enumerate(steps, start=1):
+    for position, (name, step_state, output, *data) in enumerate(steps, start=1):
         JobStep.objects.create(
+            data=data[0] if data else {},
             job=job,
             attempt=1,
             position=position,
@@ -107,11 +108,15 @@ def make_world() -> World:
         target=node,
         steps=[
             ("node_connect", "succeeded", "connected to 10.1.0.1:22"),
-            ("node_apply_bird", "succeeded", "bird.conf replaced\nsessions established before: 0"),
-            ("rr_apply_config", "succeeded", "route reflector rr1\nbird.conf replaced"),
-            ("node_verify_sessions", "succeeded", "Established with 1 route reflector(s)"),
+            ("node_apply_bird", "succeeded", "bird.conf replaced\nsessions established before: 0",
+             {"node": node.pk, "changed": True}),
+            ("rr_apply_config", "succeeded", "route reflector rr1\nbird.conf replaced",
+             {"route_reflector": rr.pk, "changed": True}),
+            ("node_verify_sessions", "succeeded", "Established with 1 route reflector(s)",
+             {"sessions": [{"protocol": f"rr_{rr.pk}", "route_reflector": rr.pk,
+                            "established": True, "info": "Established"}]}),
         ],
-    )
+    )  # fmt: skip
     vm_job = make_job(
         kind="vm_create",
         target=vm_a,

@@ -4,7 +4,7 @@ plans, tenant users their own tenant's keys; another tenant's key answers 404.""
 
 import pytest
 
-from apps.tenancy.services import api_key_create
+from apps.tenancy.services import api_key_create, api_key_revoke, tenant_update
 from tests.portal.pages import EVERYONE, OPERATORS, PLATFORM, TENANT_ROLES, PageTests
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +169,29 @@ def test_the_navigation_leads_to_the_new_pages(world):
         assert 'href="/api-keys/"' in page
     tenant_page = world.client("alice").get("/vms/").content.decode()
     assert 'href="/api-keys/"' in tenant_page and 'href="/tenants/"' not in tenant_page
+
+
+def rows_of(page: str, names) -> set[str]:
+    return {name for name in names if f">{name}<" in page}
+
+
+def test_the_admin_lists_filter_with_their_models_filtersets(world):
+    """The lists take the same filters as the API (`is_active`, `revoked`, `tenant`, `q`)."""
+    tenant_update(world.tenant_b, is_active=False)
+    admin = world.client("admin")
+    active = admin.get("/tenants/?is_active=true").content.decode()
+    suspended = admin.get("/tenants/?is_active=false").content.decode()
+    assert rows_of(active, ["acme", "globex"]) == {"acme"}
+    assert rows_of(suspended, ["acme", "globex"]) == {"globex"}
+    assert rows_of(admin.get("/tenants/?q=glob").content.decode(), ["acme", "globex"]) == {"globex"}
+
+    kept, _ = api_key_create(name="kept-key", tenant=world.tenant_a, role="tenant_user")
+    gone, _ = api_key_create(name="gone-key", tenant=world.tenant_b, role="tenant_user")
+    api_key_revoke(api_key=gone)
+    names = ["kept-key", "gone-key"]
+    assert rows_of(admin.get("/api-keys/?revoked=false").content.decode(), names) == {"kept-key"}
+    assert rows_of(admin.get("/api-keys/?revoked=true").content.decode(), names) == {"gone-key"}
+    by_tenant = admin.get(f"/api-keys/?tenant={world.tenant_b.pk}").content.decode()
+    assert rows_of(by_tenant, names) == {"gone-key"}
+    # A bad value is ignored on a page (the API answers 400), never a 500.
+    assert admin.get("/api-keys/?tenant=abc").status_code == 200

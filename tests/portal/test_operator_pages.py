@@ -8,7 +8,12 @@ from django.contrib.staticfiles import finders
 
 from apps.compute.models import VirtualMachine
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
-from apps.fabric.selectors import border_gateway_config, route_reflector_bird_config
+from apps.fabric.selectors import (
+    border_gateway_config,
+    desired_border_gateway_junos,
+    junos_config_digest,
+    route_reflector_bird_config,
+)
 from apps.ipam.models import IPPool, Network
 from apps.jobs.models import Job
 from apps.portal.wizard import SESSION_KEY
@@ -271,6 +276,18 @@ def test_add_node_leads_to_its_node_add_job(world, django_capture_on_commit_call
     assert len(queued) == 1
 
 
+def test_add_node_asks_whether_to_persist_the_host_config(world):
+    client = world.client("admin")
+    page = client.get(f"/clusters/{world.cluster.pk}/nodes/new/").content.decode()
+    checkbox = page.split('name="persist_host_config"', 1)[1].split(">", 1)[0]
+    assert "checked" in checkbox  # persisted unless the operator says otherwise
+    add = f"/clusters/{world.cluster.pk}/nodes/new/"
+    client.post(add, {**NODE, "persist_host_config": "on"})
+    client.post(add, {**NODE, "name": "hv3", "underlay_ip": "10.1.0.3"})  # left unchecked
+    nodes = Node.objects.filter(name__in=["hv2", "hv3"])
+    assert dict(nodes.values_list("name", "persist_host_config")) == {"hv2": True, "hv3": False}
+
+
 def test_node_form_bounds_are_the_models(world):
     client = world.client("admin")
     page = client.get(f"/clusters/{world.cluster.pk}/nodes/new/").content.decode()
@@ -387,7 +404,9 @@ def test_node_page_shows_vms_sessions_desired_and_applied_config(world):
 def test_node_page_shows_sessions_that_did_not_come_up(world):
     make_job(kind="node_add", target=world.node, state="failed", steps=[
         ("node_verify_sessions", "failed",
-         f"SessionsNotEstablished: not Established after 20s: rr_{world.rr.pk}: Active"),
+         f"SessionsNotEstablished: not Established after 20s: rr_{world.rr.pk}: Active",
+         {"sessions": [{"protocol": f"rr_{world.rr.pk}", "route_reflector": world.rr.pk,
+                        "established": False, "info": "Active"}]}),
     ])  # fmt: skip
     page = world.client("operator").get(f"/nodes/{world.node.pk}/").content.decode()
     assert 'data-state="down"' in page and "Active" in page
@@ -397,6 +416,22 @@ def test_rr_page_shows_desired_config_and_last_applies(world):
     page = world.client("operator").get(f"/route-reflectors/{world.rr.pk}/").content.decode()
     assert "router id 10.2.0.1;" in page
     assert "rr_apply_config" in page and "route reflector rr1" in page
+
+
+def test_rr_page_shows_only_its_own_applies_not_a_same_named_rr_of_another_cluster(world):
+    other = make_cluster(name="ams1", state="ready")
+    twin = make_rr(cluster=other, name="rr1", peering_ip="10.9.0.1", state="ready")
+    theirs = make_job(kind="cluster_provision", target=other, steps=[
+        ("rr_apply_config", "failed", "route reflector rr1\nBirdCommandFailed: twin's",
+         {"route_reflector": twin.pk}),
+    ])  # fmt: skip
+    client = world.client("operator")
+
+    ours = client.get(f"/route-reflectors/{world.rr.pk}/").content.decode()
+    twins = client.get(f"/route-reflectors/{twin.pk}/").content.decode()
+
+    assert f"job #{theirs.pk}" not in ours and f"job #{world.node_job.pk}" in ours
+    assert f"job #{theirs.pk}" in twins and f"job #{world.node_job.pk}" not in twins
 
 
 # --- border gateway -----------------------------------------------------------------------------
@@ -493,11 +528,14 @@ def test_pages_carry_the_portal_favicon(client):
 def test_apply_is_disabled_when_the_dry_run_of_this_rendering_shows_no_difference(world):
     client = world.client("operator")
     detail = f"/border-gateways/{world.bgw.pk}/"
-    desired = "\n".join(render_border_gateway_junos(border_gateway_config(world.bgw)))
 
-    def dry_run(compare_state: str, output: str, rendered: str = desired):
+    def dry_run(diff: str, lines=None):
+        lines = desired_border_gateway_junos(world.bgw) if lines is None else lines
+        data = {"border_gateway": world.bgw.pk, "diff": diff,
+                "config_sha256": junos_config_digest(lines)}  # fmt: skip
         return make_job(kind="border_gateway_preview", target=world.bgw, steps=[
-            ("bgw_render", "succeeded", rendered + "\n"), ("bgw_compare", compare_state, output),
+            ("bgw_render", "succeeded", "\n".join(lines)),
+            ("bgw_compare", "succeeded", diff or "no difference", data),
         ])  # fmt: skip
 
     def apply_enabled() -> bool:
@@ -509,17 +547,21 @@ def test_apply_is_disabled_when_the_dry_run_of_this_rendering_shows_no_differenc
         return enabled
 
     assert apply_enabled()  # no dry run yet
-    dry_run("succeeded", "[edit protocols bgp group VM]\n+    neighbor 10.2.0.1;")
+    dry_run("[edit protocols bgp group VM]\n+    neighbor 10.2.0.1;")
     assert apply_enabled()
-    dry_run("skipped", "no difference: the router already has this configuration")
+    dry_run("")
     assert not apply_enabled()
     page = client.get(detail).content.decode()
     assert 'id="apply" disabled' in page and "nothing to apply" in page
     # a change since that dry run (another route reflector) is something to apply again
     make_rr(cluster=world.cluster, name="rr9", peering_ip="10.2.0.9", state="ready")
     assert apply_enabled()
-    # and a dry run of an older rendering does not count
-    dry_run("skipped", "no difference", rendered="set something else")
+    # and a dry run of another rendering does not count
+    dry_run("", lines=["set something else"])
+    assert apply_enabled()
+    # nor one that failed
+    failed = dry_run("")
+    Job.objects.filter(pk=failed.pk).update(state="failed")
     assert apply_enabled()
 
 

@@ -40,6 +40,13 @@ class TestClusterDetail(PageTests):
         return f"/clusters/{world.cluster.pk}/provision/"
 
 
+class TestClusterTopology(PageTests):
+    """The picture the cluster page polls: infrastructure, platform roles only."""
+
+    def url(self, world):
+        return f"/clusters/{world.cluster.pk}/topology/"
+
+
 class TestClusterWizard(PageTests):
     """Only admins add devices (the wizard creates a border gateway and an RR): operators
     run the fabric but cannot set where and how the workers log in."""

@@ -4,8 +4,8 @@ again, every device error the workflows raise has words, the runner records the 
 import pytest
 from django.core.exceptions import ValidationError
 
+import apps.compute.reconcile
 import apps.compute.workflows
-import apps.fabric.reconcile
 import apps.fabric.workflows
 import workers.firewall
 import workers.junos
@@ -20,7 +20,7 @@ from apps.jobs.services import job_start
 from tests.factories import make_cluster, make_node, make_plan, make_tenant, make_vm
 from workers.errors import DeviceError, NodeUnreachable
 
-MODULES = (apps.compute.workflows, apps.fabric.reconcile, apps.fabric.workflows, workers.firewall,
+MODULES = (apps.compute.workflows, apps.compute.reconcile, apps.fabric.workflows, workers.firewall,
            workers.junos, workers.node_setup)  # fmt: skip
 
 

@@ -72,8 +72,8 @@ class NodeSerializer(AdminOnlyManagementMixin, CreateOnlyFieldsMixin, serializer
     class Meta:
         model = Node
         fields = [
-            *BIRD_HOST_FIELDS, "underlay_ip", "hypervisor", "hypervisor_options", "vcpus",
-            "memory_mb", "disk_gb", "facts",
+            *BIRD_HOST_FIELDS, "underlay_ip", "hypervisor", "hypervisor_options",
+            "persist_host_config", "vcpus", "memory_mb", "disk_gb", "facts",
         ]  # fmt: skip
         read_only_fields = ["state", "created", "facts"]
         create_only_fields = ["cluster", "underlay_ip", "hypervisor"]

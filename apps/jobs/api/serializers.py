@@ -11,16 +11,17 @@ HIDDEN_DETAILS = "The operators can see the details."
 
 
 class JobStepSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
-    """A step; its `output` (device commands and answers) is shown to platform roles only.
-    `label` says what it does in plain words."""
+    """A step; its `output` (device commands and answers) and `data` (what it found, as
+    structure: sessions, routes, diff, counts) are shown to platform roles only. `label`
+    says what it does in plain words."""
 
     label = serializers.CharField(read_only=True)
 
     class Meta:
         model = JobStep
         fields = ["attempt", "position", "name", "label", "state", "started", "finished",
-                  "output"]  # fmt: skip
-        staff_only_fields = ["output"]
+                  "output", "data"]  # fmt: skip
+        staff_only_fields = ["output", "data"]
 
 
 class JobTargetSerializer(serializers.Serializer):

@@ -57,6 +57,27 @@ def test_exception_fails_the_job_and_names_the_step():
     assert job.steps.get(name="ip_allocate").state == JobStep.State.SUCCEEDED
 
 
+def test_steps_record_structured_data_even_when_they_fail():
+    job = job_create(kind="worker_check")
+
+    def workflow(run):
+        with run.step("node_verify_sessions") as step:
+            step.record(sessions=[{"protocol": "rr_1", "established": True}])
+            step.record(routes=3)
+        with run.step("bgw_load") as step:
+            step.record(diff="+ set a")
+            raise RuntimeError("commit check failed")
+
+    run_job(job.pk, workflow)
+
+    data = {s.name: s.data for s in JobStep.objects.filter(job=job)}
+    assert data == {
+        "node_verify_sessions": {"sessions": [{"protocol": "rr_1", "established": True}],
+                                 "routes": 3},
+        "bgw_load": {"diff": "+ set a"},
+    }  # fmt: skip
+
+
 def test_exception_outside_any_step_still_fails_the_job():
     job = job_create(kind="worker_check")
 

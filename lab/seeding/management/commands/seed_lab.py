@@ -5,12 +5,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.compute.models import Plan
-from apps.fabric.lab_records import lab_cluster, lab_node_fields, lab_refresh_records
 from apps.fabric.models import Cluster
 from apps.fabric.services import cluster_provision_start, node_create
 from apps.jobs.services import job_start
 from apps.tenancy.models import Membership, Role, Tenant
 from lab.netns import DEFAULT_DIR, Lab
+from lab.seeding.records import lab_cluster, lab_node_fields, lab_refresh_records
 
 
 class Command(BaseCommand):

@@ -4,6 +4,7 @@ One place for `manage.py seed_lab`, the end-to-end tests and the benchmarks: a c
 the lab's public network and a pool, the Junos simulator as border gateway, and the lab's
 route reflectors; and the fields of a node for one of the lab's node hosts. Every device's
 host key is pinned (the lab made them), so the lab runs under the strict host-key policy.
+The lab's nodes share this machine's /etc: their routing sysctls are set, not persisted.
 """
 
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
@@ -58,6 +59,7 @@ def lab_node_fields(lab: Lab, name: str, **overrides) -> dict:
         "bird_config_path": host.bird_conf,
         "bird_socket_path": host.bird_socket, "vcpus": 8, "memory_mb": 16384, "disk_gb": 200,
         "hypervisor_options": {"namespace_prefix": lab_vm_namespace_prefix(lab)},
+        "persist_host_config": False,
     }  # fmt: skip
     fields.update(overrides)
     return fields
@@ -80,6 +82,6 @@ def lab_refresh_records(lab: Lab, cluster: Cluster) -> None:
     for node in Node.objects.filter(cluster=cluster, name__in=lab.hosts):
         fields = lab_node_fields(lab, node.name)
         for field in ("underlay_ip", "ssh_private_key", "ssh_host_key", "bird_config_path",
-                      "bird_socket_path"):  # fmt: skip
+                      "bird_socket_path", "persist_host_config"):  # fmt: skip
             setattr(node, field, fields[field])
         node.save()

@@ -3,18 +3,21 @@
 Run by Celery beat (every FABRIC_RECONCILE_SECONDS) as a `reconcile` Job. Each device
 is one step that says "no drift" (skipped) or what it repaired; a device that cannot be
 reached fails its own step and the others are still checked.
+
+It lives in compute because it repairs the VMs' networks too: compute builds on fabric.
 """
 
 import logging
 from contextlib import ExitStack
 
 from apps.compute.models import VirtualMachine
+from apps.compute.workflows import guest_spec, node_driver
 from apps.fabric.connections import bird_paths, connect
-from apps.fabric.models import Cluster, Node, RouteReflector, persists_host_config
+from apps.fabric.models import Cluster, Node, RouteReflector
 from apps.fabric.selectors import (
-    node_bird_config,
+    desired_node_bird,
+    desired_route_reflector_bird,
     node_firewall_config,
-    route_reflector_bird_config,
     serving_nodes,
 )
 from apps.jobs.registry import workflow
@@ -23,7 +26,6 @@ from apps.jobs.services import job_start
 from workers import firewall, node_setup
 from workers.bird_remote import apply_config
 from workers.errors import DeviceError
-from workers.render import render_node_bird, render_route_reflector_bird
 from workers.ssh import SSHSession
 
 logger = logging.getLogger(__name__)
@@ -57,7 +59,11 @@ def reconcile(run: JobRun) -> None:
 def _device_step(run: JobRun, name: str, host, check) -> bool:
     try:
         with ExitStack() as stack, run.step(name) as step:
+            step.record(
+                **{"route_reflector" if isinstance(host, RouteReflector) else "node": host.pk}
+            )
             repairs = check(connect(stack, host), host)
+            step.record(repairs=repairs)
             if repairs:
                 for repair in repairs:
                     step.log(f"repaired: {repair}")
@@ -89,16 +95,12 @@ def _diff_summary(previous: str | None, desired: str) -> str:
 
 
 def _reconcile_rr(session: SSHSession, rr: RouteReflector) -> list[str]:
-    return _apply_if_drifted(
-        session, rr, render_route_reflector_bird(route_reflector_bird_config(rr))
-    )
+    return _apply_if_drifted(session, rr, desired_route_reflector_bird(rr))
 
 
 def _reconcile_node(session: SSHSession, node: Node) -> list[str]:
     """The node's routing sysctls, packet filter, running VMs' networks and bird.conf."""
-    from apps.compute.workflows import guest_spec, node_driver
-
-    repairs = node_setup.repair_sysctls(session, persist=persists_host_config(node))
+    repairs = node_setup.repair_sysctls(session, persist=node.persist_host_config)
     config = node_firewall_config(node)
     desired = firewall.render_node_firewall(config)
     drift = firewall.read_and_compare(session, desired)
@@ -111,7 +113,7 @@ def _reconcile_node(session: SSHSession, node: Node) -> list[str]:
     )
     for vm in vms.prefetch_related("ip_addresses"):
         repairs += _repair_vm_network(session, driver, vm, guest_spec(vm))
-    repairs += _apply_if_drifted(session, node, render_node_bird(node_bird_config(node)))
+    repairs += _apply_if_drifted(session, node, desired_node_bird(node))
     return repairs
 
 

@@ -1,12 +1,14 @@
-"""Celery beat's entries: thin, each calls one service.
+"""Celery beat's entries (CELERY_BEAT_SCHEDULE in settings.py): thin, each calls one service.
 
-Every job runs through one task, `jobs.run` (apps/jobs/tasks.py), which finds the job's
-workflow in the registry (apps/jobs/registry.py).
+They sit here, in the project package, because they reach several apps; the worker imports
+this module through CELERY_IMPORTS. Their names are those they had in workers/tasks.py, so
+a beat schedule saved by an earlier release still finds them.
 """
 
 from celery import shared_task
 
 from apps.compute.services import idempotency_keys_purge
+from apps.fabric.bgp_sessions import collect_bgp_sessions
 from apps.jobs.models import Job
 from apps.jobs.services import job_requeue_stale, job_start
 
@@ -29,3 +31,9 @@ def requeue_stale() -> list[int]:
 def purge_idempotency_keys() -> int:
     """Beat's entry: forget Idempotency-Keys older than FABRIC_IDEMPOTENCY_KEY_HOURS."""
     return idempotency_keys_purge()
+
+
+@shared_task(name="fabric.bgp_sessions_collect")
+def bgp_sessions_collect() -> dict:
+    """Beat's entry: read every RR's and node's BGP sessions (no job rows; a summary)."""
+    return collect_bgp_sessions()
