@@ -29,7 +29,7 @@ PHONE = {"width": 390, "height": 844}
 NOT_PAGES = {
     "home", "logout", "cluster_wizard_cancel", "cluster_provision", "node_drain",
     "node_undrain", "bgw_dry_run", "bgw_dry_run_result", "job_retry", "job_acknowledge",
-    "jobs_indicator", "vm_start", "vm_stop",
+    "jobs_indicator", "cluster_topology", "vm_start", "vm_stop",
 }  # fmt: skip
 
 WIZARD = {
