@@ -3,8 +3,9 @@
 Rules (see README "Usage and billing"):
 
 - VM-hours / container-hours: time a VM was `running` or `stopped` (provisioned: it holds
-  its node capacity, disk and address). `ordered`, `provisioning`, `deleting`, `deleted`
-  and `failed` are not billed. The split is given as running-hours and stopped-hours.
+  its node capacity, disk and address), `stopping` counted as running and `starting` as
+  stopped. `ordered`, `provisioning`, `deleting`, `deleted` and `failed` are not billed.
+  The split is given as running-hours and stopped-hours.
 - Public-IP-hours: time an address was assigned to a VM (IPv4 and IPv6 counted apart).
 - Every interval is clipped to the period [from, to) exactly, to the microsecond, so the
   usage of two adjacent periods adds up to the usage of both. A period ending in the
@@ -20,7 +21,10 @@ from django.utils import timezone
 from apps.billing.models import UsageEvent
 from apps.tenancy.models import Tenant
 
-BILLED_STATES = frozenset({"running", "stopped"})
+# A state billed, and as what: a VM stopping runs until it has stopped, one starting is
+# stopped until it has started.
+BILLED_AS = {"running": "running", "stopping": "running", "stopped": "stopped",
+             "starting": "stopped"}  # fmt: skip
 ZERO = timedelta(0)
 HOUR_QUANTUM = Decimal("0.000001")
 
@@ -120,10 +124,11 @@ def usage_summary(
     open_ips: dict[str, tuple[datetime, int, UsageLine]] = {}
 
     def close_state(at: datetime) -> None:
-        if state in BILLED_STATES and state_line is not None:
+        if state in BILLED_AS and state_line is not None:
             length = _overlap(state_since, at, start, end)
             if length:
-                setattr(state_line, state, getattr(state_line, state) + length)
+                billed = BILLED_AS[state]
+                setattr(state_line, billed, getattr(state_line, billed) + length)
                 state_line.vms.add(current_vm)
 
     def close_ip(address: str, at: datetime) -> None:

@@ -158,7 +158,9 @@ class VirtualMachine(models.Model):
         ORDERED = "ordered", "Ordered"
         PROVISIONING = "provisioning", "Provisioning"
         RUNNING = "running", "Running"
+        STOPPING = "stopping", "Stopping"
         STOPPED = "stopped", "Stopped"
+        STARTING = "starting", "Starting"
         DELETING = "deleting", "Deleting"
         DELETED = "deleted", "Deleted"
         FAILED = "failed", "Failed"
@@ -166,12 +168,17 @@ class VirtualMachine(models.Model):
     # A deleted or failed VM keeps no name: a new order may take it (a failed VM that
     # would come back under a name taken since is refused, see vm_set_state).
     NAMELESS_STATES = (State.DELETED, State.FAILED)
+    # On a node, with its guest: stopping and starting are on the way between the two.
+    PLACED_STATES = (State.RUNNING, State.STOPPING, State.STOPPED, State.STARTING)
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         State.ORDERED: frozenset({State.PROVISIONING, State.FAILED, State.DELETING}),
         State.PROVISIONING: frozenset({State.RUNNING, State.FAILED, State.DELETING}),
-        State.RUNNING: frozenset({State.STOPPED, State.DELETING, State.FAILED}),
-        State.STOPPED: frozenset({State.RUNNING, State.DELETING, State.FAILED}),
+        State.RUNNING: frozenset({State.STOPPING, State.STOPPED, State.DELETING, State.FAILED}),
+        # a stop or start that failed for good goes back where it came from
+        State.STOPPING: frozenset({State.STOPPED, State.RUNNING, State.DELETING, State.FAILED}),
+        State.STOPPED: frozenset({State.STARTING, State.RUNNING, State.DELETING, State.FAILED}),
+        State.STARTING: frozenset({State.RUNNING, State.STOPPED, State.DELETING, State.FAILED}),
         State.DELETING: frozenset({State.DELETED, State.FAILED}),
         State.FAILED: frozenset({State.PROVISIONING, State.DELETING}),
         State.DELETED: frozenset(),
@@ -230,7 +237,8 @@ class VirtualMachine(models.Model):
                 name="vm_unique_vnet_per_node",
             ),
             models.CheckConstraint(
-                condition=~Q(state__in=["running", "stopped"]) | Q(node__isnull=False),
+                condition=~Q(state__in=["running", "stopping", "stopped", "starting"])
+                | Q(node__isnull=False),
                 name="vm_placed_when_active",
             ),
         ]

@@ -143,16 +143,25 @@ def _delete_failed(vm: VirtualMachine) -> bool:
     return last is not None and last.state == Job.State.FAILED
 
 
+# What a start or stop passes through on its way, and where a failed one goes back to.
+POWER_TRANSITIONS = {
+    True: (VirtualMachine.State.STARTING, VirtualMachine.State.RUNNING),
+    False: (VirtualMachine.State.STOPPING, VirtualMachine.State.STOPPED),
+}
+
+
 @transaction.atomic
 def vm_power_start(*, vm: VirtualMachine, start: bool, created_by=None) -> Job:
-    """Queue a start or stop of a running/stopped VM."""
+    """Queue a start or stop of a running/stopped VM; it is `starting` / `stopping` at
+    once (what the answer and the page show) until the job is done."""
     vm = VirtualMachine.objects.select_for_update().get(pk=vm.pk)
-    wanted = VirtualMachine.State.RUNNING if start else VirtualMachine.State.STOPPED
+    passing, wanted = POWER_TRANSITIONS[start]
+    _refuse_while_acting(vm)  # first: a stop still under way is the better answer
     if vm.state not in (VirtualMachine.State.RUNNING, VirtualMachine.State.STOPPED):
         raise ValidationError({"state": f"VM {vm} is {vm.state}; it cannot be started or stopped."})
     if vm.state == wanted:
         raise ValidationError({"state": f"VM {vm} is already {wanted}."})
-    _refuse_while_acting(vm)
+    vm_set_state(vm, passing)
     kind = "vm_start" if start else "vm_stop"
     return job_start(kind=kind, target=vm, tenant=vm.tenant, created_by=created_by)
 
@@ -197,8 +206,7 @@ class NoCapacity(Exception):
 
 ACTIVE_VM_STATES = (
     VirtualMachine.State.PROVISIONING,
-    VirtualMachine.State.RUNNING,
-    VirtualMachine.State.STOPPED,
+    *VirtualMachine.PLACED_STATES,
     VirtualMachine.State.DELETING,
 )
 HYPERVISORS_FOR_KIND = {

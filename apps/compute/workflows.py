@@ -9,6 +9,7 @@ from django.conf import settings
 
 from apps.compute.models import VirtualMachine
 from apps.compute.services import (
+    POWER_TRANSITIONS,
     vm_delete_start,
     vm_place,
     vm_power_start,
@@ -240,14 +241,25 @@ def vm_delete(run: JobRun) -> None:
 
 
 def _power(run: JobRun, *, start: bool) -> None:
+    """hypervisor_start / hypervisor_stop, the VM `starting` / `stopping` meanwhile; a
+    final failure puts it back in the state it left (the job says why)."""
     vm = _load(run)
-    target = State.RUNNING if start else State.STOPPED
+    passing, target = POWER_TRANSITIONS[start]
     if vm.state == target:
         return
+    before = State.STOPPED if start else State.RUNNING
+    vm_set_state(vm, passing)  # set when queued; a job queued otherwise passes here too
     spec, driver = guest_spec(vm), node_driver(vm.node)
-    with ExitStack() as stack, run.step("hypervisor_start" if start else "hypervisor_stop"):
-        # a start also restores what the guest's network lost while it was down
-        (driver.attach_and_start if start else driver.stop)(connect(stack, vm.node), spec)
+    try:
+        with ExitStack() as stack, run.step("hypervisor_start" if start else "hypervisor_stop"):
+            # a start also restores what the guest's network lost while it was down
+            (driver.attach_and_start if start else driver.stop)(connect(stack, vm.node), spec)
+    except Exception as exc:
+        if not run.will_retry(exc):
+            vm.refresh_from_db()
+            if vm.state == passing:
+                vm_set_state(vm, before)
+        raise
     vm_set_state(vm, target)
 
 

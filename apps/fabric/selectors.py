@@ -1,5 +1,6 @@
 """Reads for the fabric: the plain data each device config is rendered from."""
 
+import hashlib
 import ipaddress
 
 from django.conf import settings
@@ -20,10 +21,11 @@ from workers.render import (
     render_route_reflector_bird,
 )
 
-# VMs whose routes a node announces; a deleting VM's route is withdrawn first. Values of
-# compute's VirtualMachine.State: fabric reads VMs through the database only (compute builds
-# on fabric, not the other way round); tests/unit/test_layers.py checks they still match.
-ANNOUNCED_VM_STATES = ("provisioning", "running", "stopped")
+# VMs whose routes a node announces; a deleting VM's route is withdrawn first (stopping
+# and starting VMs keep theirs, as stopped ones do). Values of compute's
+# VirtualMachine.State: fabric reads VMs through the database only (compute builds on
+# fabric, not the other way round); tests/unit/test_layers.py checks they still match.
+ANNOUNCED_VM_STATES = ("provisioning", "running", "stopping", "stopped", "starting")
 
 
 SERVING_NODE_STATES = (Node.State.READY, Node.State.DRAINING)
@@ -151,6 +153,11 @@ def border_gateway_config(bgw: BorderGateway) -> BorderGatewayConfig:
 def desired_border_gateway_junos(bgw: BorderGateway) -> list[str]:
     """The Junos set lines of the cluster's group and policies on the border gateway."""
     return render_border_gateway_junos(border_gateway_config(bgw))
+
+
+def junos_config_digest(lines: list[str]) -> str:
+    """SHA-256 of a rendering's set lines: which configuration a dry run compared."""
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _literal_ips(values) -> list[str]:

@@ -15,6 +15,7 @@ from apps.fabric.selectors import (
     ANNOUNCED_VM_STATES,
     active_route_reflectors,
     border_gateway_config,
+    junos_config_digest,
     node_bird_config,
     node_firewall_config,
     route_reflector_bird_config,
@@ -400,7 +401,8 @@ def border_gateway_preview(run: JobRun) -> None:
         refuse_foreign_objects(junos, bgw)
         diff = junos.load(lines).diff
         junos.discard()
-        step.record(border_gateway=bgw.pk, diff=diff)
+        # what was compared, so the portal knows whether Apply has anything left to do
+        step.record(border_gateway=bgw.pk, diff=diff, config_sha256=junos_config_digest(lines))
         step.log(diff or "no difference: the router already has this configuration")
 
 

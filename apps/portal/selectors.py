@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from apps.compute.models import VirtualMachine
 from apps.fabric.models import BgpSessionState, BorderGateway, Cluster, Node, RouteReflector
-from apps.fabric.selectors import active_route_reflectors, rr_peer
+from apps.fabric.selectors import active_route_reflectors, junos_config_digest, rr_peer
 from apps.ipam.models import IPPool
 from apps.ipam.selectors import pool_list
 from apps.jobs.models import Job, JobStep
@@ -91,6 +91,31 @@ def clusters_overview() -> QuerySet[Cluster]:
         )
         .order_by("name")
     )
+
+
+def with_node_hypervisors(clusters) -> list[Cluster]:
+    """`clusters` with `node_hypervisors`: the labels of the hypervisors their nodes run
+    (what the cluster really runs, e.g. the lab's network namespaces; empty without a
+    node). One query for them all."""
+    clusters = list(clusters)
+    pairs = (
+        Node.objects.filter(cluster__in=clusters)
+        .order_by("hypervisor")
+        .values_list("cluster_id", "hypervisor")
+        .distinct()
+    )
+    labels = dict(Node.Hypervisor.choices)
+    found: dict[int, list[str]] = {}
+    for cluster_id, hypervisor in pairs:
+        found.setdefault(cluster_id, []).append(labels.get(hypervisor, hypervisor))
+    for cluster in clusters:
+        cluster.node_hypervisors = found.get(cluster.pk, [])
+    return clusters
+
+
+def active_job_count() -> int:
+    """How many jobs are queued or running (every tenant's: for staff)."""
+    return Job.objects.filter(state__in=Job.ACTIVE_STATES).count()
 
 
 def vm_state_counts(vms: QuerySet[VirtualMachine]) -> list[tuple[str, str, int]]:
@@ -262,3 +287,14 @@ def step_output(job: Job | None, name: str) -> JobStep | None:
     if job is None:
         return None
     return job.steps.filter(name=name).order_by("-attempt", "-position").first()
+
+
+def dry_run_found_no_difference(job: Job | None, compare: JobStep | None, desired) -> bool:
+    """Whether the border gateway dry run `job` (its `bgw_compare` step) found the router
+    already holding `desired`, the set lines rendered now: it succeeded, compared exactly
+    these lines and recorded no difference. A dry run of another rendering (a change
+    since) says nothing about this one."""
+    if job is None or compare is None or job.state != Job.State.SUCCEEDED:
+        return False
+    data = compare.data or {}
+    return data.get("diff") == "" and data.get("config_sha256") == junos_config_digest(desired)

@@ -96,6 +96,7 @@ urlpatterns = [
         "api-keys/<int:pk>/revoke/", views_admin.ApiKeyRevokeView.as_view(), name="api_key_revoke"
     ),
     path("jobs/", views.JobListView.as_view(), name="jobs"),
+    path("jobs/running/", views.JobsIndicatorView.as_view(), name="jobs_indicator"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job"),
     path("jobs/<int:pk>/retry/", views.JobRetryView.as_view(), name="job_retry"),
     path("jobs/<int:pk>/acknowledge/", views.JobAcknowledgeView.as_view(), name="job_acknowledge"),

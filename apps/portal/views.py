@@ -72,6 +72,8 @@ NON_FIELD = "__all__"
 LIVE_VM_STATES = (
     VirtualMachine.State.ORDERED,
     VirtualMachine.State.PROVISIONING,
+    VirtualMachine.State.STOPPING,
+    VirtualMachine.State.STARTING,
     VirtualMachine.State.DELETING,
 )
 TARGET_URLS = {
@@ -157,8 +159,11 @@ def cluster_choices() -> list[tuple[str, str]]:
 # --- operator: dashboard and clusters ------------------------------------------------------------
 
 
-class DashboardView(OperatorPageMixin, TemplateView):
-    template_name = "portal/dashboard.html"
+class DashboardView(LivePartMixin, OperatorPageMixin, TemplateView):
+    """The fabric at a glance; htmx polls its live part (every 2 s while jobs run)."""
+
+    def get_template_names(self):
+        return ["portal/_dashboard_live.html" if self.request.htmx else "portal/dashboard.html"]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -171,11 +176,12 @@ class DashboardView(OperatorPageMixin, TemplateView):
             vm_counts=counts,
             vm_total=total,
             failed_jobs=with_target_urls(selectors.failed_jobs_needing_attention(), self.roles),
-            running_jobs=Job.objects.filter(state__in=Job.ACTIVE_STATES).count(),
+            running_jobs=selectors.active_job_count(),
         )
         if self.roles.can_administer:
             steps = first_run_steps()
             context["setup_steps"] = steps if setup_pending(steps) else None
+        context["live"] = context["running_jobs"] > 0
         return context
 
 
@@ -185,6 +191,11 @@ class ClusterListView(OperatorPageMixin, FilteredListView):
 
     def get_queryset(self):
         return self.filtered(selectors.clusters_overview())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["object_list"] = selectors.with_node_hypervisors(context["object_list"])
+        return context
 
 
 class ChangesMixin:
@@ -208,6 +219,7 @@ class ClusterDetailView(ChangesMixin, OperatorPageMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         cluster = self.object
+        selectors.with_node_hypervisors([cluster])
         nodes = selectors.node_list(cluster.nodes.all()).order_by("name")
         context.update(
             route_reflectors=cluster.route_reflectors.order_by("name"),
@@ -575,11 +587,15 @@ class RouteReflectorDetailView(ChangesMixin, OperatorPageMixin, DetailView):
 
 
 def bgw_preview_context(bgw: BorderGateway, job: Job | None, roles) -> dict:
+    desired = desired_border_gateway_junos(bgw)
+    compare = selectors.step_output(job, "bgw_compare") if job else None
     return {
         "roles": roles,
         "bgw": bgw,
         "preview_job": job,
-        "compare": selectors.step_output(job, "bgw_compare") if job else None,
+        "compare": compare,
+        "desired": "\n".join(desired),
+        "nothing_to_apply": selectors.dry_run_found_no_difference(job, compare, desired),
     }
 
 
@@ -596,7 +612,6 @@ class BorderGatewayDetailView(ChangesMixin, OperatorPageMixin, DetailView):
         bgw = self.object
         preview = jobs_for(bgw).filter(kind="border_gateway_preview").first()
         context.update(
-            desired="\n".join(desired_border_gateway_junos(bgw)),
             history=selectors.border_gateway_history(bgw),
             **bgw_preview_context(bgw, preview, self.roles),
         )
@@ -649,10 +664,14 @@ class BorderGatewayApplyView(OperatorPageMixin, TemplateView):
 # --- jobs (both audiences) -----------------------------------------------------------------------
 
 
-class JobListView(FilteredListView):
-    template_name = "portal/job_list.html"
+class JobListView(LivePartMixin, FilteredListView):
+    """Every job the user sees; htmx polls the table (every 2 s while one on it runs)."""
+
     filterset_class = JobFilterSet
     filter_labels = {"state": "state", "kind": "kind"}
+
+    def get_template_names(self):
+        return ["portal/_job_list_live.html" if self.request.htmx else "portal/job_list.html"]
 
     def get_queryset(self):
         jobs = self.filtered(self.roles.scope(job_list()))
@@ -661,6 +680,7 @@ class JobListView(FilteredListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["object_list"] = with_target_urls(context["object_list"], self.roles)
+        context["live"] = any(not job.is_done for job in context["object_list"])
         return context
 
 
@@ -757,14 +777,34 @@ class JobAcknowledgeView(JobActionView):
         return self.go_to(request, job)
 
 
+class JobsIndicatorView(OperatorPageMixin, TemplateView):
+    """The header's "jobs running" count for staff, polled by htmx (every 3 s while some
+    run, every 30 s otherwise)."""
+
+    template_name = "portal/_jobs_indicator.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["jobs_running"] = selectors.active_job_count()
+        return context
+
+
 # --- VMs (tenant self-service; staff see every tenant's) -----------------------------------------
 
 
-class VmListView(FilteredListView):
-    """VMs not deleted, unless the state filter asks for deleted ones."""
+class VmListView(LivePartMixin, FilteredListView):
+    """VMs not deleted, unless the state filter asks for deleted ones; htmx polls the table
+    (every 2 s while one on it is changing)."""
 
-    template_name = "portal/vm_list.html"
     filterset_class = VirtualMachineFilterSet
+
+    def get_template_names(self):
+        return ["portal/_vm_list_live.html" if self.request.htmx else "portal/vm_list.html"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["live"] = any(vm.state in LIVE_VM_STATES for vm in context["object_list"])
+        return context
 
     @property
     def filter_labels(self):

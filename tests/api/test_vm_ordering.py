@@ -251,3 +251,24 @@ def test_the_202_of_delete_shows_the_state_it_set(world):
     vm.refresh_from_db()
     assert vm.state == "deleting"
     assert_error(client.delete(f"{VMS}{vm.pk}/"), 409, "invalid_state", "state")
+
+
+def test_the_202_of_stop_and_start_shows_the_state_it_set(world):
+    vm, client = order_running_vm(world), world.client("alice")
+    stopped = client.post(f"{VMS}{vm.pk}/stop/")
+    assert stopped.status_code == 202 and stopped.json()["state"] == "stopping"
+    vm.refresh_from_db()
+    assert vm.state == "stopping"
+    assert client.get(f"{VMS}{vm.pk}/").json()["state"] == "stopping"
+    # a stopping VM is neither started nor stopped again: its job is named while it runs
+    assert_error(client.post(f"{VMS}{vm.pk}/start/"), 409, "invalid_state", "job")
+    Job.objects.filter(kind="vm_stop", target_id=vm.pk).update(state="succeeded")
+    for action in ("start", "stop"):
+        error = assert_error(client.post(f"{VMS}{vm.pk}/{action}/"), 409, "invalid_state", "state")
+        assert "is stopping" in error["message"]
+
+    VirtualMachine.objects.filter(pk=vm.pk).update(state="stopped")  # what the worker does
+    started = client.post(f"{VMS}{vm.pk}/start/")
+    assert started.status_code == 202 and started.json()["state"] == "starting"
+    assert started.json()["job"]["kind"] == "vm_start"
+    assert client.get(f"{VMS}?state=starting").json()["count"] == 1

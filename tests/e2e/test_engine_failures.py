@@ -14,6 +14,7 @@ from apps.compute.services import vm_order
 from apps.compute.workflows import vm_create
 from apps.fabric.connections import bird_paths
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
+from apps.fabric.selectors import desired_border_gateway_junos, junos_config_digest
 from apps.fabric.workflows import (
     border_gateway_preview,
     border_gateway_sync,
@@ -352,11 +353,15 @@ def test_preview_shows_the_pending_diff_and_commits_nothing(lab, ready_cluster):
     job = run_inline("border_gateway_preview", ready_cluster.border_gateway, border_gateway_preview)
 
     assert_succeeded(job)
-    diff = job.steps.get(name="bgw_compare").output
+    compare = job.steps.get(name="bgw_compare")
+    diff = compare.output
     assert (
         "+ set policy-options policy-statement VM term isp-ipv4 from route-filter "
         "192.0.2.0/24 orlonger" in diff
     )
+    # what the portal decides Apply from: the diff and which lines were compared
+    lines = desired_border_gateway_junos(ready_cluster.border_gateway)
+    assert compare.data["diff"] and compare.data["config_sha256"] == junos_config_digest(lines)
     assert junos_committed(lab) == before
     assert not COMMITTING_EVENTS & set(junos_events(lab)[events_before:])
 

@@ -6,12 +6,18 @@ from pathlib import Path
 import pytest
 from django.contrib.staticfiles import finders
 
+from apps.compute.models import VirtualMachine
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
-from apps.fabric.selectors import border_gateway_config, route_reflector_bird_config
+from apps.fabric.selectors import (
+    border_gateway_config,
+    desired_border_gateway_junos,
+    junos_config_digest,
+    route_reflector_bird_config,
+)
 from apps.ipam.models import IPPool, Network
 from apps.jobs.models import Job
 from apps.portal.wizard import SESSION_KEY
-from tests.factories import TEST_SSH_KEY, make_cluster, make_rr, make_vm
+from tests.factories import TEST_SSH_KEY, make_cluster, make_node, make_rr, make_vm
 from tests.portal.conftest import make_job
 from workers.render import render_border_gateway_junos, render_route_reflector_bird
 
@@ -517,3 +523,132 @@ def test_pages_carry_the_portal_favicon(client):
     page = client.get("/login/").content.decode()
     assert '<link rel="icon" href="/static/portal/favicon.svg"' in page
     assert Path(finders.find("portal/favicon.svg")).read_text().startswith("<svg")
+
+
+def test_apply_is_disabled_when_the_dry_run_of_this_rendering_shows_no_difference(world):
+    client = world.client("operator")
+    detail = f"/border-gateways/{world.bgw.pk}/"
+
+    def dry_run(diff: str, lines=None):
+        lines = desired_border_gateway_junos(world.bgw) if lines is None else lines
+        data = {"border_gateway": world.bgw.pk, "diff": diff,
+                "config_sha256": junos_config_digest(lines)}  # fmt: skip
+        return make_job(kind="border_gateway_preview", target=world.bgw, steps=[
+            ("bgw_render", "succeeded", "\n".join(lines)),
+            ("bgw_compare", "succeeded", diff or "no difference", data),
+        ])  # fmt: skip
+
+    def apply_enabled() -> bool:
+        page = client.get(detail).content.decode()
+        confirm = client.get(f"{detail}apply/").content.decode()
+        enabled = f'href="{detail}apply/" id="apply"' in page
+        assert enabled == ('id="confirm-apply">' in confirm)  # both pages agree
+        assert enabled != ('id="confirm-apply" disabled' in confirm)
+        return enabled
+
+    assert apply_enabled()  # no dry run yet
+    dry_run("[edit protocols bgp group VM]\n+    neighbor 10.2.0.1;")
+    assert apply_enabled()
+    dry_run("")
+    assert not apply_enabled()
+    page = client.get(detail).content.decode()
+    assert 'id="apply" disabled' in page and "nothing to apply" in page
+    # a change since that dry run (another route reflector) is something to apply again
+    make_rr(cluster=world.cluster, name="rr9", peering_ip="10.2.0.9", state="ready")
+    assert apply_enabled()
+    # and a dry run of another rendering does not count
+    dry_run("", lines=["set something else"])
+    assert apply_enabled()
+    # nor one that failed
+    failed = dry_run("")
+    Job.objects.filter(pk=failed.pk).update(state="failed")
+    assert apply_enabled()
+
+
+def test_a_lab_cluster_shows_the_hypervisor_its_nodes_really_run(world):
+    lab = make_cluster(name="lab", description="Network-namespace lab", state="ready")
+    make_node(cluster=lab, name="node1", hypervisor="netns", state="ready")
+    make_node(cluster=lab, name="node2", hypervisor="netns", state="ready")
+    client = world.client("operator")
+
+    listed = client.get("/clusters/?q=lab").content.decode()
+    row = listed.split(f'href="/clusters/{lab.pk}/"', 1)[1].split("</tr>", 1)[0]
+    assert "Network namespace (lab)" in row and "KVM" not in row
+    page = client.get(f"/clusters/{lab.pk}/").content.decode()
+    hypervisors = page.split('id="cluster-hypervisors">', 1)[1].split("</dd>", 1)[0]
+    assert hypervisors == "Network namespace (lab)"
+    # a cluster of libvirt nodes says so, one without a node says what it is set up for
+    fra1 = client.get(f"/clusters/{world.cluster.pk}/").content.decode()
+    assert 'id="cluster-hypervisors">libvirt / KVM</dd>' in fra1
+    empty = make_cluster(name="empty")
+    listed = client.get("/clusters/?q=empty").content.decode()
+    assert "KVM (libvirt)" in listed.split(f'href="/clusters/{empty.pk}/"', 1)[1]
+
+
+# --- live lists and the jobs indicator ----------------------------------------------------------
+
+
+def live_part(client, url: str):
+    response = client.get(url, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "HX-Request" in response["Vary"], url
+    return response.content.decode()
+
+
+def test_dashboard_live_part_polls_fast_while_jobs_run_and_slowly_otherwise(world):
+    client = world.client("operator")
+    page = client.get("/dashboard/").content.decode()
+    assert '<div id="dashboard-live" data-live="false"' in page and "every 30s" in page
+    part = live_part(client, "/dashboard/")
+    assert part.lstrip().startswith('<div id="dashboard-live"') and "<html" not in part
+    assert "fra1" in part and "203.0.113.0/24" in part
+
+    make_job(kind="node_add", target=world.node, state="running")
+    part = live_part(client, "/dashboard/")
+    assert 'data-live="true"' in part and 'hx-trigger="every 2s"' in part
+    assert world.client("alice").get("/dashboard/", HTTP_HX_REQUEST="true").status_code == 403
+
+
+def test_vm_list_live_part_keeps_filters_and_scope_and_follows_changing_vms(world):
+    alice = world.client("alice")
+    page = alice.get("/vms/?q=web").content.decode()
+    assert 'hx-get="/vms/?q=web"' in page and 'data-live="false"' in page
+    part = live_part(alice, "/vms/?q=web")
+    assert part.lstrip().startswith('<div id="vm-list-live"') and "<html" not in part
+    assert "web-a" in part and "web-b" not in part  # the tenant's scope, in the part too
+
+    VirtualMachine.objects.filter(pk=world.vm_a.pk).update(state="stopping")
+    part = live_part(alice, "/vms/?q=web")
+    assert 'data-live="true"' in part and "every 2s" in part and 'data-state="stopping"' in part
+    # a change elsewhere (another tenant's VM) does not speed up alice's list
+    VirtualMachine.objects.filter(pk=world.vm_a.pk).update(state="running")
+    VirtualMachine.objects.filter(pk=world.vm_b.pk).update(state="provisioning")
+    assert 'data-live="false"' in live_part(alice, "/vms/")
+    assert 'data-live="true"' in live_part(world.client("operator"), "/vms/")
+
+
+def test_job_list_live_part_follows_jobs_until_done(world):
+    client = world.client("operator")
+    part = live_part(client, "/jobs/?kind=node_add")
+    assert part.lstrip().startswith('<div id="job-list-live"') and 'data-live="false"' in part
+    assert 'hx-get="/jobs/?kind=node_add"' in part
+    running = make_job(kind="node_add", target=world.node, state="running")
+    part = live_part(client, "/jobs/?kind=node_add")
+    assert 'data-live="true"' in part and f"#{running.pk} " in part
+    alice = live_part(world.client("alice"), "/jobs/")
+    assert 'data-live="false"' in alice and "node_add" not in alice and "Add node" not in alice
+
+
+def test_staff_header_counts_queued_and_running_jobs_and_tenants_never_see_it(world):
+    client = world.client("auditor")
+    page = client.get("/clusters/").content.decode()
+    assert 'id="jobs-indicator"' in page and 'data-count="0"' in page
+    assert 'href="/jobs/?state=running"' in page and "every 30s" in page
+    make_job(kind="node_add", target=world.node, state="running")
+    make_job(kind="vm_create", target=world.vm_b, tenant=world.tenant_b, state="queued")
+    make_job(kind="vm_create", target=world.vm_a, tenant=world.tenant_a, state="failed")
+    indicator = client.get("/jobs/running/").content.decode()
+    assert indicator.startswith('<a id="jobs-indicator"') and 'data-count="2"' in indicator
+    assert "2 running" in indicator and "every 3s" in indicator
+    for who in ("alice", "alice_ro", "bob"):
+        assert 'id="jobs-indicator"' not in world.client(who).get("/vms/").content.decode()
+        assert world.client(who).get("/jobs/running/").status_code == 403

@@ -106,10 +106,37 @@ def test_dashboard_and_detail_pages_are_bounded(crowded, django_assert_max_num_q
     client = crowded.client("operator")
     with django_assert_max_num_queries(12):
         assert client.get("/dashboard/").status_code == 200
-    with django_assert_max_num_queries(16):
+    # the cluster page: + the hypervisors its nodes run, + the header's count of running jobs
+    with django_assert_max_num_queries(18):
         assert client.get(f"/clusters/{crowded.cluster.pk}/").status_code == 200
     with django_assert_max_num_queries(9):  # session, user, memberships, then 5 whatever the size
         part = client.get(f"/clusters/{crowded.cluster.pk}/topology/").content.decode()
     assert part.count('class="topo-box topo-node"') == 24 and "277 more nodes not drawn" in part
     with django_assert_max_num_queries(20):
         assert client.get(f"/nodes/{Node.objects.get(name='bulk-7').pk}/").status_code == 200
+
+
+def test_live_parts_and_the_jobs_indicator_are_bounded(crowded, django_assert_max_num_queries):
+    """What htmx polls every few seconds costs what the page does, or less, for any size."""
+    operator, alice = crowded.client("operator"), crowded.client("alice")
+    newest = Job.objects.order_by("-pk").values("pk")[:50]  # on the first page of each list
+    Job.objects.filter(pk__in=newest).update(state="running", finished=None)
+    parts = [
+        (operator, "/vms/?state=provisioning", "vm-list-live"),
+        (operator, "/vms/?page=40", "vm-list-live"),
+        (alice, "/vms/?page=3", "vm-list-live"),
+        (operator, "/jobs/?state=running", "job-list-live"),
+        (alice, "/jobs/", "job-list-live"),
+    ]
+    for client, url, marker in parts:
+        with django_assert_max_num_queries(MAX_QUERIES, info=url):
+            response = client.get(url, HTTP_HX_REQUEST="true")
+        part = response.content.decode()
+        assert response.status_code == 200 and part.lstrip().startswith(f'<div id="{marker}"')
+        assert 'data-live="true"' in part, url  # provisioning VMs, running jobs on each
+    with django_assert_max_num_queries(12):
+        response = operator.get("/dashboard/", HTTP_HX_REQUEST="true")
+    assert response.content.decode().lstrip().startswith('<div id="dashboard-live"')
+    with django_assert_max_num_queries(5):  # session, user, memberships, the count
+        response = operator.get("/jobs/running/")
+    assert 'data-count="50"' in response.content.decode()

@@ -120,9 +120,9 @@ def test_stop_start_and_delete_queue_their_jobs(world):
     client, vm = world.client("alice"), world.vm_a
     assert client.post(f"/vms/{vm.pk}/stop/")["Location"] == f"/vms/{vm.pk}/"
     assert Job.objects.filter(kind="vm_stop", target_id=vm.pk).count() == 1
-    # Already running: starting it is refused with a message, nothing queued.
+    # Still stopping: starting it is refused with a message, nothing queued.
     response = client.post(f"/vms/{vm.pk}/start/", follow=True)
-    assert "already running" in response.content.decode()
+    assert "wait for it to finish" in response.content.decode()
     assert not Job.objects.filter(kind="vm_start", target_id=vm.pk).exists()
 
     Job.objects.filter(kind="vm_stop", target_id=vm.pk).update(state="succeeded")  # one at a time
@@ -172,3 +172,17 @@ def test_a_location_without_a_ready_node_is_a_clear_error_on_the_location(world)
     assert response.status_code == 400
     assert "no ready node" in field_errors(response, "cluster")
     assert not VirtualMachine.objects.filter(name="db1").exists()
+
+
+def test_stop_and_start_show_stopping_and_starting_and_the_page_follows_them(world):
+    client, vm = world.client("alice"), world.vm_a
+    page = client.post(f"/vms/{vm.pk}/stop/", follow=True).content.decode()
+    assert 'data-state="stopping"' in page and 'hx-trigger="every 1s"' in page
+    assert 'id="vm-stop"' not in page and 'id="vm-start"' not in page  # nothing twice
+    assert 'class="badge badge-busy" data-state="stopping"' in page
+
+    Job.objects.filter(kind="vm_stop").update(state="succeeded")
+    VirtualMachine.objects.filter(pk=vm.pk).update(state="stopped")
+    page = client.post(f"/vms/{vm.pk}/start/", follow=True).content.decode()
+    assert 'data-state="starting"' in page and 'hx-trigger="every 1s"' in page
+    assert 'class="badge badge-busy" data-state="starting"' in page

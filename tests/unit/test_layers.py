@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_fabric_announces_the_routes_of_provisioning_running_and_stopped_vms():
+    """...and of those on the way between running and stopped."""
     state = VirtualMachine.State
-    assert ANNOUNCED_VM_STATES == (state.PROVISIONING, state.RUNNING, state.STOPPED)
+    assert (state.PROVISIONING, *VirtualMachine.PLACED_STATES) == ANNOUNCED_VM_STATES
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -8,7 +8,8 @@ from apps.portal.permissions import portal_roles
 register = template.Library()
 
 GOOD = {"ready", "running", "succeeded", "in_sync", "established", "allocated"}
-BUSY = {"provisioning", "queued", "syncing", "ordered", "deleting", "draining", "removing"}
+BUSY = {"provisioning", "queued", "syncing", "ordered", "deleting", "draining", "removing",
+        "stopping", "starting"}  # fmt: skip
 BAD = {"failed", "down"}
 # A job or step that is running is in progress, not "good" as a running VM is.
 BUSY_KINDS = {"job": {"running"}}
