@@ -141,8 +141,9 @@ def test_stop_start_and_delete(world, driver):
     assert run(vm_power_start(vm=vm, start=True)).state == Job.State.SUCCEEDED
     assert run(vm_delete_start(vm=vm)).state == Job.State.SUCCEEDED
     assert driver.calls[-4:] == ["stop", "attach_and_start", "detach_network", "delete"]
-    assert_saw(vm, State.ORDERED, State.PROVISIONING, State.RUNNING, State.STOPPED,
-               State.RUNNING, State.DELETING, State.DELETED)  # fmt: skip
+    assert_saw(vm, State.ORDERED, State.PROVISIONING, State.RUNNING, State.STOPPING,
+               State.STOPPED, State.STARTING, State.RUNNING, State.DELETING,
+               State.DELETED)  # fmt: skip
 
 
 def test_a_delete_that_fails_stays_deleting_and_a_second_delete_finishes(world, driver):
@@ -154,3 +155,11 @@ def test_a_delete_that_fails_stays_deleting_and_a_second_delete_finishes(world, 
     assert run(vm_delete_start(vm=vm)).state == Job.State.SUCCEEDED
     assert_saw(vm, State.ORDERED, State.PROVISIONING, State.RUNNING, State.DELETING,
                State.DELETED)  # fmt: skip
+
+
+def test_a_stop_that_fails_goes_back_to_running_and_says_so(world, driver):
+    vm = order(world, "web1")
+    driver.fail_at = "stop"
+    assert run(vm_power_start(vm=vm, start=False)).state == Job.State.FAILED
+    assert_saw(vm, State.ORDERED, State.PROVISIONING, State.RUNNING, State.STOPPING,
+               State.RUNNING)  # fmt: skip
