@@ -41,6 +41,15 @@ ACTIVE_CHOICES = [("true", "active"), ("false", "suspended")]
 KEY_STATES = [("false", "active"), ("true", "revoked")]
 
 
+def vms_not_deleted(*, distinct: bool = False) -> Count:
+    """The count of a tenant's or a plan's VMs that are not deleted (an annotation)."""
+    return Count(
+        "virtual_machines",
+        filter=~Q(virtual_machines__state=VirtualMachine.State.DELETED),
+        distinct=distinct,
+    )
+
+
 def tenant_choices(tenants) -> list[tuple[str, str]]:
     return [(str(pk), name) for pk, name in tenants.values_list("pk", "name")]
 
@@ -114,13 +123,9 @@ class TenantListView(AdminWritesMixin, OperatorPageMixin, FilteredListView):
         return {"is_active": ACTIVE_CHOICES}
 
     def get_queryset(self):
-        active_vms = Count(
-            "virtual_machines",
-            filter=~Q(virtual_machines__state=VirtualMachine.State.DELETED),
-            distinct=True,
-        )
         tenants = Tenant.objects.annotate(
-            vm_count=active_vms, member_count=Count("memberships", distinct=True)
+            vm_count=vms_not_deleted(distinct=True),
+            member_count=Count("memberships", distinct=True),
         )
         return self.filtered(tenants.order_by("name"))
 
@@ -264,11 +269,7 @@ class PlanListView(OperatorPageMixin, FilteredListView):
         return {"is_active": ACTIVE_CHOICES}
 
     def get_queryset(self):
-        active_vms = Count(
-            "virtual_machines",
-            filter=~Q(virtual_machines__state=VirtualMachine.State.DELETED),
-        )
-        plans = Plan.objects.annotate(vm_count=active_vms)
+        plans = Plan.objects.annotate(vm_count=vms_not_deleted())
         return self.filtered(plans.order_by("kind", "vcpus", "memory_mb", "name"))
 
 
