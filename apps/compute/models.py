@@ -165,9 +165,10 @@ class VirtualMachine(models.Model):
         DELETED = "deleted", "Deleted"
         FAILED = "failed", "Failed"
 
-    # A deleted or failed VM keeps no name: a new order may take it (a failed VM that
-    # would come back under a name taken since is refused, see vm_set_state).
-    NAMELESS_STATES = (State.DELETED, State.FAILED)
+    # A VM being deleted, deleted or failed keeps no name: a new order may take it (a
+    # failed VM that would come back under a name taken since is refused, see vm_set_state;
+    # a failed VM may always be deleted).
+    NAMELESS_STATES = (State.DELETING, State.DELETED, State.FAILED)
     # On a node, with its guest: stopping and starting are on the way between the two.
     PLACED_STATES = (State.RUNNING, State.STOPPING, State.STOPPED, State.STARTING)
 
@@ -228,7 +229,7 @@ class VirtualMachine(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "name"],
-                condition=~Q(state__in=["deleted", "failed"]),
+                condition=~Q(state__in=["deleting", "deleted", "failed"]),
                 name="vm_unique_name_per_tenant",
             ),
             models.UniqueConstraint(

@@ -157,7 +157,9 @@ def vm_power_start(*, vm: VirtualMachine, start: bool, created_by=None) -> Job:
     vm = VirtualMachine.objects.select_for_update().get(pk=vm.pk)
     passing, wanted = POWER_TRANSITIONS[start]
     _refuse_while_acting(vm)  # first: a stop still under way is the better answer
-    if vm.state not in (VirtualMachine.State.RUNNING, VirtualMachine.State.STOPPED):
+    # `passing` with no job acting on it (the job was lost): the same action again
+    allowed = (VirtualMachine.State.RUNNING, VirtualMachine.State.STOPPED, passing)
+    if vm.state not in allowed:
         raise ValidationError({"state": f"VM {vm} is {vm.state}; it cannot be started or stopped."})
     if vm.state == wanted:
         raise ValidationError({"state": f"VM {vm} is already {wanted}."})

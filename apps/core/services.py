@@ -15,11 +15,15 @@ def instance_create(model: type[models.Model], **fields) -> models.Model:
 
 @transaction.atomic
 def instance_update(instance: models.Model, **fields) -> models.Model:
-    """Set `fields` on `instance`, run `full_clean()` and save the changed fields."""
+    """Set `fields` on `instance`, run `full_clean()` and save those fields only (with the
+    model's `derived_fields`, which its save() computes), so a copy read earlier never writes
+    back columns another process (a worker's state change) wrote since."""
     for name, value in fields.items():
         setattr(instance, name, value)
     instance.full_clean()
-    instance.save()
+    if fields:
+        derived = getattr(instance, "derived_fields", ())
+        instance.save(update_fields=sorted({*fields, *derived}))
     return instance
 
 

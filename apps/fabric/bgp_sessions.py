@@ -65,14 +65,21 @@ def collect_bgp_sessions() -> dict:
     seen_at = timezone.now()
     stale = []
     for device, answer in zip(devices, answers, strict=True):
-        if answer.first_seen_host_key and not device.ssh_host_key:
-            remember_first_host_key(device, "ssh_host_key", answer.first_seen_host_key)
-        if answer.sessions is None:
+        try:
+            if answer.first_seen_host_key and not device.ssh_host_key:
+                remember_first_host_key(device, "ssh_host_key", answer.first_seen_host_key)
+            if answer.sessions is not None:
+                bgp_sessions_record(device=device, sessions=answer.sessions, seen_at=seen_at)
+                continue
             reason = answer.error or "BIRD is not running (birdc did not answer)"
+        except Exception as exc:  # e.g. removed meanwhile, a key pinned meanwhile
+            logger.warning("BGP sessions of %s not recorded: %s", device, exc)
+            reason = f"{type(exc).__name__}: {exc}"
+        try:
             bgp_sessions_mark_stale(device=device, reason=reason)
-            stale.append(f"{device._meta.verbose_name} {device.name}: {reason}")
-        else:
-            bgp_sessions_record(device=device, sessions=answer.sessions, seen_at=seen_at)
+        except Exception as exc:
+            logger.warning("BGP sessions of %s not marked stale: %s", device, exc)
+        stale.append(f"{device._meta.verbose_name} {device.name}: {reason}")
     summary = {"devices": len(devices), "answered": len(devices) - len(stale), "stale": stale}
     logger.info("BGP sessions collected: %s", summary)
     return summary

@@ -4,12 +4,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from django.conf import settings
+from django.db import transaction
 
 from apps.fabric.models import BirdHost
 from apps.jobs.locks import device_lock
 from apps.jobs.runner import log_to_current_step
 from workers.bird_remote import BirdPaths
-from workers.ssh import SSHSession, SSHTarget, fingerprint
+from workers.ssh import SSHSession, SSHTarget, fingerprint, mismatch_error
 
 
 def ssh_target(host: BirdHost) -> SSHTarget:
@@ -33,8 +34,14 @@ def bird_paths(host: BirdHost) -> BirdPaths:
 def remember_first_host_key(device, field: str, key: str) -> str:
     """Under `tofu`: store the first key a device offered (a model save, so the change log
     records it as an event of the device) and say so in the running job step."""
-    setattr(device, field, key)
-    device.save(update_fields=[field])
+    with transaction.atomic():
+        # Only if still unpinned: a pass that read the device earlier (the session
+        # collection) must not replace a key pinned since by an admin or another job.
+        pinned = getattr(type(device).objects.select_for_update().get(pk=device.pk), field)
+        if pinned and pinned != key:
+            raise mismatch_error(f"{device._meta.verbose_name} {device}", pinned, key)
+        setattr(device, field, key)
+        device.save(update_fields=[field])
     note = (
         f"{device._meta.verbose_name} {device}: first contact, host key trusted on first use "
         f"and stored: {fingerprint(key)} (FABRIC_SSH_HOST_KEY_POLICY=tofu); later logins "

@@ -561,6 +561,8 @@ class BorderGateway(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    derived_fields = ("bgp_group", "policy_name")  # see instance_update
+
     def save(self, *args, **kwargs):
         self.fill_default_names()
         super().save(*args, **kwargs)

@@ -44,6 +44,8 @@ class Network(models.Model):
     def __str__(self) -> str:
         return self.prefix
 
+    derived_fields = ("family",)  # see instance_update
+
     def save(self, *args, **kwargs):
         self.family = netaddr.IPNetwork(self.prefix).version
         super().save(*args, **kwargs)
@@ -240,6 +242,8 @@ class IPAddress(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+    derived_fields = ("address", "family", "key")  # see instance_update
 
     def save(self, *args, **kwargs):
         address = netaddr.IPAddress(self.address)

@@ -19,6 +19,7 @@ from apps.compute.filtersets import VirtualMachineFilterSet
 from apps.compute.models import VirtualMachine
 from apps.compute.selectors import vm_list
 from apps.compute.services import ClusterNotReady, vm_delete_start, vm_order, vm_power_start
+from apps.core.errors import Refused
 from apps.core.filtersets import BaseFilterSet
 from apps.fabric.filtersets import ClusterFilterSet, NodeFilterSet
 from apps.fabric.models import BorderGateway, Cluster, Node, RouteReflector
@@ -760,6 +761,9 @@ class JobRetryView(JobActionView):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return self.go_to(request, job)
+        except Refused as exc:
+            messages.error(request, str(exc))
+            return self.go_to(request, job)
         return self.go_to(request, new)
 
 
@@ -886,6 +890,8 @@ class VmPowerView(VmActionMixin, View):
             vm_power_start(vm=vm, start=self.start, created_by=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+        except Refused as exc:
+            messages.error(request, str(exc))
         return redirect("portal:vm", vm.pk)
 
 
@@ -905,6 +911,8 @@ class VmDeleteView(VmActionMixin, TemplateView):
                 vm_delete_start(vm=vm, created_by=request.user)
             except ValidationError as exc:
                 form.add_error(None, exc.messages)
+            except Refused as exc:
+                form.add_error(None, str(exc))
             else:
                 return redirect("portal:vm", vm.pk)
         return self.render_to_response(self.get_context_data(vm=vm, form=form), status=400)

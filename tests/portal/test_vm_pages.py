@@ -5,7 +5,14 @@ import pytest
 from apps.compute.models import VirtualMachine
 from apps.ipam.models import IPAddress
 from apps.jobs.models import Job
-from tests.factories import make_cluster, make_network, make_plan, make_pool, make_ready_cluster
+from tests.factories import (
+    make_cluster,
+    make_network,
+    make_plan,
+    make_pool,
+    make_ready_cluster,
+    make_vm,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +193,18 @@ def test_stop_and_start_show_stopping_and_starting_and_the_page_follows_them(wor
     page = client.post(f"/vms/{vm.pk}/start/", follow=True).content.decode()
     assert 'data-state="starting"' in page and 'hx-trigger="every 1s"' in page
     assert 'class="badge badge-busy" data-state="starting"' in page
+
+
+def test_a_failed_vm_whose_name_was_taken_since_can_still_be_deleted(world):
+    """A failed VM keeps no name; once its tenant orders another VM of that name, deleting
+    the failed one is still allowed (no 500), and the new VM keeps its name."""
+    client, failed = world.client("alice"), world.vm_a
+    VirtualMachine.objects.filter(pk=failed.pk).update(state="failed")
+    again = make_vm(tenant=failed.tenant, plan=failed.plan, cluster=failed.cluster,
+                    node=failed.node, name=failed.name, state="running")  # fmt: skip
+    response = client.post(f"/vms/{failed.pk}/delete/", {"confirm": failed.name})
+    assert response.status_code == 302, response.content.decode()[-500:]
+    failed.refresh_from_db()
+    assert failed.state == "deleting"
+    assert Job.objects.filter(kind="vm_delete", target_id=failed.pk).count() == 1
+    assert VirtualMachine.objects.get(pk=again.pk).state == "running"

@@ -100,12 +100,22 @@ def test_a_stop_queued_without_the_service_still_passes_through_stopping(vm, dri
 
 
 def test_transitional_states_may_be_deleted_but_not_started_or_stopped(vm):
-    vm_set_state(vm, "stopping")
-    for start in (True, False):
-        with pytest.raises(ValidationError, match="stopping"):
+    job = vm_power_start(vm=vm, start=False)
+    for start in (True, False):  # the stop is under way
+        with pytest.raises(ValidationError, match="stop"):
             vm_power_start(vm=vm, start=start)
     vm_set_state(vm, "deleting")
-    assert vm.state == "deleting"
+    assert vm.state == "deleting" and job.state == "queued"
+
+
+def test_a_vm_left_stopping_by_a_lost_job_may_be_stopped_again_not_started(vm, driver):
+    vm_set_state(vm, "stopping")  # its job was lost (no job acts on the VM)
+    with pytest.raises(ValidationError, match="stopping"):
+        vm_power_start(vm=vm, start=True)
+    job = vm_power_start(vm=vm, start=False)
+    run_job(job.pk, compute_workflows.vm_stop)
+    vm.refresh_from_db()
+    assert vm.state == "stopped" and driver.calls == [("stop", str(vm.pk))]
 
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)

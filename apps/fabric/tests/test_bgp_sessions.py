@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.fabric.bgp_sessions import collect_bgp_sessions
+from apps.fabric import bgp_sessions
+from apps.fabric.bgp_sessions import Answer, collect_bgp_sessions
 from apps.fabric.models import BgpSessionState
 from apps.fabric.services import bgp_sessions_record
 from apps.jobs.models import Job
@@ -68,3 +69,26 @@ def test_the_beat_schedule_runs_the_collection(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["bgp-sessions"]
     assert entry["task"] == "fabric.bgp_sessions_collect"
     assert entry["options"]["expires"] <= entry["schedule"]
+
+
+def test_a_device_that_cannot_be_recorded_does_not_stop_the_pass(monkeypatch):
+    """One device's answer failing to record (removed meanwhile, a bad row) leaves it marked
+    stale with why, and the devices after it are recorded all the same."""
+    cluster = make_cluster(state="ready")
+    first, second = make_node(cluster=cluster, state="ready"), make_node(cluster=cluster,
+                                                                        state="ready")  # fmt: skip
+    answer = Answer(sessions={"rr_1": established("rr_1")})
+    monkeypatch.setattr(bgp_sessions, "read_sessions", lambda *args, **kw: answer)
+    recorded = bgp_sessions.bgp_sessions_record
+
+    def record(*, device, **kwargs):
+        if device.pk == first.pk:
+            raise ValueError("a row that does not fit")
+        return recorded(device=device, **kwargs)
+
+    monkeypatch.setattr(bgp_sessions, "bgp_sessions_record", record)
+    summary = collect_bgp_sessions()
+
+    assert summary["answered"] == 1
+    assert summary["stale"] == [f"node {first.name}: ValueError: a row that does not fit"]
+    assert BgpSessionState.objects.get(node=second).state == "Established"
