@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.jobs import registry
-from apps.jobs.models import Job
+from apps.jobs.locks import job_locks_release
+from apps.jobs.models import Job, JobStep
 from apps.jobs.selectors import retry_refusal
 from apps.jobs.tasks import run_job_task
 
@@ -59,6 +60,62 @@ def job_requeue_stale(*, older_than: float | None = None) -> list[int]:
     for job in stale:
         job_enqueue(job)
     return ids
+
+
+def job_resume_orphans(*, older_than: float | None = None) -> list[int]:
+    """Take over every running job whose worker stopped beating `older_than` seconds ago
+    (FABRIC_JOB_ORPHAN_SECONDS): record the lost attempt as an `attempt_lost` step naming
+    the worker, release the device locks it held and queue the job again; returns their
+    ids. The workflows' idempotent steps redo only what the lost attempt left undone.
+
+    A job waiting for a Celery retry holds no heartbeat and is left to its retry; one
+    whose worker is alive is never taken, however long it runs.
+    """
+    age = older_than if older_than is not None else settings.FABRIC_JOB_ORPHAN_SECONDS
+    resumed = []
+    for pk in Job.objects.filter(state=Job.State.RUNNING, heartbeat__isnull=False).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            cutoff = timezone.now() - timedelta(seconds=age)  # read under the row's lock
+            job = (
+                Job.objects.select_for_update()
+                .filter(pk=pk, state=Job.State.RUNNING, heartbeat__lt=cutoff)
+                .first()
+            )
+            if job is None:
+                continue
+            _attempt_lost(job, released=job_locks_release(job.pk))
+            job.worker, job.heartbeat = "", None
+            job.save(update_fields=["worker", "heartbeat"])
+            job_enqueue(job)
+        resumed.append(pk)
+    return resumed
+
+
+def _attempt_lost(job: Job, *, released: list[str]) -> None:
+    """Close the lost attempt's unfinished steps and add one saying what happened."""
+    now = timezone.now()
+    attempt = job.steps.filter(attempt=job.attempts)
+    attempt.filter(state=JobStep.State.RUNNING).update(state=JobStep.State.FAILED, finished=now)
+    position = max(attempt.values_list("position", flat=True), default=0) + 1
+    locks = ", ".join(released) or "none"
+    JobStep.objects.create(
+        job=job,
+        attempt=job.attempts,
+        position=position,
+        name="attempt_lost",
+        state=JobStep.State.FAILED,
+        output=f"worker {job.worker} stopped beating at {job.heartbeat:%Y-%m-%d %H:%M:%S}; "
+        f"device locks released: {locks}; job queued again\n",
+        data={
+            "worker": job.worker,
+            "last_heartbeat": job.heartbeat.isoformat(),
+            "released_locks": released,
+        },
+        started=now,
+        finished=now,
+    )
 
 
 def worker_check_start(*, created_by=None) -> Job:
