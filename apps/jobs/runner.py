@@ -178,7 +178,8 @@ def _claim(job_id: int, task_id: str, worker: str) -> Job | None:
             return None
         now = timezone.now()
         alive_after = now - timedelta(seconds=settings.FABRIC_JOB_ORPHAN_SECONDS)
-        if job.heartbeat and job.heartbeat >= alive_after and job.worker != worker:
+        held = job.worker and job.worker != worker and job.heartbeat  # "": handed back
+        if held and job.heartbeat >= alive_after:
             # a redelivered message while its worker is alive: that worker goes on
             logger.info("job %s is running on %s; not run twice", job.pk, job.worker)
             return None

@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.jobs.locks import DeviceBusy, device_lock, job_locks_release, locks_held_by
 from apps.jobs.models import Job, JobStep
 from apps.jobs.runner import Retry, run_job, worker_name
-from apps.jobs.services import job_create, job_resume_orphans
+from apps.jobs.services import job_create, job_requeue_stale, job_resume_orphans
 from workers.errors import NodeUnreachable
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +121,9 @@ def test_an_orphaned_job_is_recorded_unlocked_and_queued_again(
     assert resumed == [job.pk]
     assert queued == [job.pk]
     job.refresh_from_db()
-    assert (job.state, job.worker, job.heartbeat) == (Job.State.RUNNING, "", None)
+    assert (job.state, job.worker) == (Job.State.RUNNING, "")  # held by nobody
+    assert job.heartbeat > timezone.now() - timedelta(seconds=5)  # handed to the broker then
+    assert job_resume_orphans(older_than=0) == []  # not lost twice
     steps = list(job.steps.values_list("name", "state"))
     assert steps == [("worker", "failed"), ("attempt_lost", "failed")]
     lost = job.steps.get(name="attempt_lost")
@@ -187,3 +189,24 @@ def test_an_attempt_taken_over_stops_at_its_next_step_and_leaves_the_job_to_its_
     assert (job.state, job.worker) == (Job.State.RUNNING, "heir:9")  # the heir finishes it
     assert list(job.steps.values_list("name", flat=True)) == ["first"]
     assert undone == []
+
+
+def test_a_resumed_job_whose_message_was_lost_too_is_queued_again_later(queued, settings):
+    settings.FABRIC_REQUEUE_AFTER_SECONDS = 600
+    job = job_create(kind="worker_check")
+    _running(job, worker="", age=601)  # resumed 601 s ago, its message lost
+    waiting = job_create(kind="worker_check")  # waits for its Celery retry: left alone
+    _running(waiting, worker="retrying:3", age=3600)
+    Job.objects.filter(pk=waiting.pk).update(heartbeat=None)
+
+    assert job_requeue_stale() == [job.pk]
+
+
+def test_a_job_handed_to_the_broker_is_claimed_by_whichever_worker_gets_it():
+    job = job_create(kind="worker_check")
+    _running(job, worker="", age=1)
+
+    run_job(job.pk, lambda run: None)
+
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.worker) == (Job.State.SUCCEEDED, 2, worker_name())
