@@ -142,3 +142,21 @@ def test_a_job_running_past_the_orphan_threshold_with_a_live_heartbeat_runs_once
     assert count(job.pk, "locked") == count(job.pk, "completed") == 1
     assert list(job.steps.values_list("name", flat=True)) == ["hold_device"]
     assert "not run twice" in second.log_path.read_text()
+
+
+def test_a_worker_told_to_stop_finishes_its_job_first_and_beats_meanwhile(hold_kind, workers):
+    worker = workers("stopping")
+    job = order(held=True)
+    wait_for(lambda: count(job.pk, "locked") == 1, timeout=60, message="never took the lock")
+
+    worker.send_signal(signal.SIGTERM)  # Celery's warm shutdown: no new task, this one ends
+    deadline = time.monotonic() + 2 * ORPHAN
+    while time.monotonic() < deadline:
+        assert worker.poll() is None  # still finishing its job
+        assert job_resume_orphans() == []  # and still beating
+        time.sleep(0.5)
+    let_go(job.pk)
+    assert worker.wait(timeout=60) == 0
+
+    job.refresh_from_db()
+    assert (job.state, job.attempts, count(job.pk, "completed")) == ("succeeded", 1, 1)
