@@ -10,7 +10,7 @@ from celery import shared_task
 from apps.compute.services import idempotency_keys_purge
 from apps.fabric.bgp_sessions import collect_bgp_sessions
 from apps.jobs.models import Job
-from apps.jobs.services import job_requeue_stale, job_start
+from apps.jobs.services import job_requeue_stale, job_resume_orphans, job_start
 
 
 @shared_task(name="fabric.reconcile_schedule")
@@ -25,6 +25,12 @@ def reconcile_schedule() -> int | None:
 def requeue_stale() -> list[int]:
     """Beat's entry: queue again the jobs whose message never reached a worker."""
     return job_requeue_stale()
+
+
+@shared_task(name="jobs.resume_orphans")
+def resume_orphans() -> list[int]:
+    """Beat's entry: queue again the running jobs whose worker stopped beating."""
+    return job_resume_orphans()
 
 
 @shared_task(name="compute.purge_idempotency_keys")

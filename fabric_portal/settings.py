@@ -249,6 +249,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(env_str("FABRIC_SESSIONS_SECONDS", "30"))},
     },
     "requeue-stale-jobs": {"task": "jobs.requeue_stale", "schedule": 60.0},
+    # running jobs whose worker stopped beating: lost attempt recorded, locks released, queued
+    "resume-orphaned-jobs": {
+        "task": "jobs.resume_orphans",
+        "schedule": float(env_str("FABRIC_JOB_HEARTBEAT_SECONDS", "5")),
+        "options": {"expires": float(env_str("FABRIC_JOB_HEARTBEAT_SECONDS", "5"))},
+    },
     "purge-idempotency-keys": {"task": "compute.purge_idempotency_keys", "schedule": 3600.0},
 }
 # How long an order's Idempotency-Key is remembered (a retry within it gets the same VM).
@@ -281,6 +287,16 @@ FABRIC_DEVICE_LOCK_WAIT_SECONDS = env_int("FABRIC_DEVICE_LOCK_WAIT_SECONDS", 240
 FABRIC_TASK_QUEUE = env_str("FABRIC_TASK_QUEUE", "celery")
 # Jobs still queued after this long are queued again (a broker that lost its messages).
 FABRIC_REQUEUE_AFTER_SECONDS = env_int("FABRIC_REQUEUE_AFTER_SECONDS", 600)
+# A running job's worker renews its heartbeat every FABRIC_JOB_HEARTBEAT_SECONDS; a job
+# whose heartbeat is older than FABRIC_JOB_ORPHAN_SECONDS lost its worker and is resumed by
+# another (its device locks released at once). The broker's visibility timeout
+# (CELERY_VISIBILITY_TIMEOUT) stays the last resort.
+FABRIC_JOB_HEARTBEAT_SECONDS = float(env_str("FABRIC_JOB_HEARTBEAT_SECONDS", "5"))
+FABRIC_JOB_ORPHAN_SECONDS = float(env_str("FABRIC_JOB_ORPHAN_SECONDS", "30"))
+if FABRIC_JOB_ORPHAN_SECONDS <= 2 * FABRIC_JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "FABRIC_JOB_ORPHAN_SECONDS must exceed twice FABRIC_JOB_HEARTBEAT_SECONDS."
+    )
 # libvirt domain type: "kvm" on real hosts, "qemu" (software emulation) without VT-x/AMD-V.
 FABRIC_LIBVIRT_DOMAIN_TYPE = env_str("FABRIC_LIBVIRT_DOMAIN_TYPE", "kvm")
 # Prefixes guests may never reach, besides what the database and the nodes tell (every

@@ -29,8 +29,11 @@ def _database_url(settings_dict: dict) -> str:
 
 
 def start_celery_worker(log_path: Path, *, name: str = "test-worker", queues: str = "celery",
-                        env: dict | None = None) -> subprocess.Popen:  # fmt: skip
-    """Start a real `celery worker` on the test broker and database; wait until ready."""
+                        env: dict | None = None, app: str = "fabric_portal",
+                        ) -> subprocess.Popen:  # fmt: skip
+    """Start a real `celery worker` on the test broker and database; wait until ready.
+
+    `app`: the module of the Celery app (a test's may register test-only workflows)."""
     environment = {
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
@@ -40,7 +43,7 @@ def start_celery_worker(log_path: Path, *, name: str = "test-worker", queues: st
     log = log_path.open("w")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "fabric_portal", "worker",
+            sys.executable, "-m", "celery", "-A", app, "worker",
             "--pool=solo", "--loglevel=INFO", "--without-mingle", "--without-gossip",
             f"--hostname={name}@%h", "-Q", queues,
         ],

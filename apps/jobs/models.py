@@ -45,6 +45,16 @@ class Job(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # Who runs the job now and when it last said so (apps/jobs/runner.py's heartbeat): a
+    # running job whose heartbeat stops is taken over (job_resume_orphans).
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="The worker process running it: host:pid."
+    )
+    heartbeat = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of its worker; empty while no worker holds it.",
+    )
     error = models.TextField(blank=True)
     error_type = models.CharField(
         max_length=100, blank=True, help_text="The class of the exception that failed the job."
@@ -67,6 +77,7 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["target_type", "target_id"], name="job_target"),
             models.Index(fields=["state", "-created"], name="job_state_created"),
+            models.Index(fields=["state", "heartbeat"], name="job_state_heartbeat"),
         ]
         constraints = [
             models.CheckConstraint(

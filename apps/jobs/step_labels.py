@@ -12,6 +12,7 @@ TENANT_STEP_LABELS = {
     "ip_release": "Releasing your address",
     "hypervisor_start": "Starting",
     "hypervisor_stop": "Stopping",
+    "attempt_lost": "Resuming after a worker was lost",
 }
 
 
