@@ -158,3 +158,15 @@ def test_staff_see_the_likely_cause_and_tenants_do_not(world):
     assert "Retry" in staff["likely_cause"]["next_step"]
     tenant = world.client("alice").get(f"{JOBS}{job.pk}/").json()
     assert "likely_cause" not in tenant and "10.1.0.7" not in str(tenant)
+
+
+def test_staff_see_which_worker_runs_a_job_and_its_heartbeat_tenants_do_not(world):
+    job = failed_vm_delete(world)
+    beat = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        state="running", finished=None, error="", worker="hv-worker:4242", heartbeat=beat
+    )
+    staff = world.client("operator").get(f"{JOBS}{job.pk}/").json()
+    assert staff["worker"] == "hv-worker:4242" and staff["heartbeat"]
+    tenant = world.client("alice").get(f"{JOBS}{job.pk}/").json()
+    assert "worker" not in tenant and "heartbeat" not in tenant

@@ -1,5 +1,7 @@
 """A failed job's page: the likely cause in words, the object to fix, Retry and Acknowledge."""
 
+from django.utils import timezone
+
 from apps.jobs.models import Job
 from tests.portal.conftest import make_job
 
@@ -112,3 +114,11 @@ def test_acknowledged_by_whom_and_when(world):
     dashboard = world.client("operator").get("/dashboard/").content.decode()
     assert f"/jobs/{job.pk}/" not in dashboard
     assert world.client("auditor").post(f"/jobs/{job.pk}/acknowledge/").status_code == 403
+
+
+def test_staff_see_the_worker_of_a_running_job_tenants_do_not(world):
+    job = make_job(kind="vm_delete", target=world.vm_a, tenant=world.tenant_a, state="running")
+    Job.objects.filter(pk=job.pk).update(worker="hv-worker:4242", heartbeat=timezone.now())
+    text = page(world, "operator", job)
+    assert 'id="job-worker"' in text and "hv-worker:4242, alive at" in text
+    assert "hv-worker" not in page(world, "alice", job)

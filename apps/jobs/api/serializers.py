@@ -37,7 +37,7 @@ class LikelyCauseSerializer(serializers.Serializer):
 
 class JobSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
     """A background run. Tenants see a plain `error` (platform roles the device's words,
-    who acknowledged a failure and when)."""
+    who acknowledged a failure and when, and which worker runs it with its last heartbeat)."""
 
     url = serializers.SerializerMethodField()
     target = serializers.SerializerMethodField()
@@ -49,9 +49,9 @@ class JobSerializer(StaffOnlyFieldsMixin, serializers.ModelSerializer):
         model = Job
         fields = [
             "id", "url", "kind", "state", "target", "tenant", "attempts", "error", "created",
-            "started", "finished", "acknowledged", "acknowledged_by",
+            "started", "finished", "acknowledged", "acknowledged_by", "worker", "heartbeat",
         ]  # fmt: skip
-        staff_only_fields = ["acknowledged", "acknowledged_by"]
+        staff_only_fields = ["acknowledged", "acknowledged_by", "worker", "heartbeat"]
 
     @extend_schema_field(serializers.CharField())
     def get_url(self, job: Job) -> str:
