@@ -141,12 +141,17 @@ class Heartbeat:
         )
 
     def __enter__(self) -> "Heartbeat":
-        self._thread.start()
+        # A job run inside an open transaction (inline, e.g. a test's or a script's) is
+        # invisible to other connections, the heartbeat's own included: nobody else can
+        # take it over, and a beat from another connection would find no row.
+        if not connection.in_atomic_block:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def _beat(self) -> None:
         interval = settings.FABRIC_JOB_HEARTBEAT_SECONDS

@@ -164,6 +164,7 @@ def test_releasing_a_lost_jobs_locks_leaves_a_successors_lock_alone(settings):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # the heartbeat's own connection sees the takeover
 def test_an_attempt_taken_over_stops_at_its_next_step_and_leaves_the_job_to_its_new_worker(
     settings,
 ):
@@ -210,3 +211,22 @@ def test_a_job_handed_to_the_broker_is_claimed_by_whichever_worker_gets_it():
 
     job.refresh_from_db()
     assert (job.state, job.attempts, job.worker) == (Job.State.SUCCEEDED, 2, worker_name())
+
+
+def test_a_job_run_inside_an_open_transaction_is_never_taken_for_lost(settings):
+    """Inline (a test's or a script's transaction): other connections cannot see the job,
+    the heartbeat's own included, so it has none; the job runs to its end."""
+    settings.FABRIC_JOB_HEARTBEAT_SECONDS = 0.05
+    job = job_create(kind="worker_check")
+
+    def workflow(run):
+        with run.step("slow"):
+            time.sleep(0.5)  # ten heartbeat intervals
+        with run.step("after"):
+            pass
+
+    run_job(job.pk, workflow)
+
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED
+    assert list(job.steps.values_list("name", flat=True)) == ["slow", "after"]
