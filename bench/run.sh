@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: start PostgreSQL and Redis like the test command, then run each benchmark
 # (or the ones named: bash bench/run.sh rr_config ip_allocation; the lab ones, as root:
-# order_to_route node_add isolation). Each prints a table.
+# order_to_route node_add isolation worker_killed). Each prints a table.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT"
