@@ -52,7 +52,8 @@ def wait_until(condition, timeout: float, what: str, *, sweep: bool = False) -> 
 
 def order(cluster, tenant, plan, name: str):
     vm = vm_order(tenant=tenant, plan=plan, cluster=cluster, name=name)
-    return vm, vm.ip_addresses.get(family=4).address, Job.objects.get(target_id=vm.pk)
+    job = Job.objects.get(kind="vm_create", target_id=vm.pk)
+    return vm, vm.ip_addresses.get(family=4).address, job
 
 
 def main() -> None:
